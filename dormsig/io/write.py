@@ -82,3 +82,58 @@ def write_table(df, path: str | os.PathLike, **kwargs: Any) -> None:
     sep = "\t" if str(path).endswith((".tsv", ".tsv.gz", ".txt")) else ","
     with atomic_path(path) as tmp:
         df.to_csv(tmp, sep=sep, **kwargs)
+
+
+class OutputSet:
+    """The outputs of one step: each checked before the work starts, each given a provenance sidecar after.
+
+    Parameters
+    ----------
+    step
+        Name recorded in the sidecars (e.g. ``"cli.score"``).
+    params
+        Parameters of the step.
+    inputs
+        Input paths (``None`` entries are ignored); their sha256 is computed up front and recorded,
+        and no output may overwrite one of them.
+    force
+        Replace existing outputs.
+    """
+
+    def __init__(self, step: str, params: dict[str, Any], inputs: Iterable[str | os.PathLike | None], *,
+                 force: bool = False) -> None:
+        from dormsig.errors import MissingInputError
+        from dormsig.provenance import command_line, sha256
+
+        self.step = step
+        self.params = params
+        self.force = force
+        self.inputs = [Path(p) for p in inputs if p is not None]
+        for p in self.inputs:
+            if not p.exists():
+                raise MissingInputError("no such file or directory", path=p)
+        self.input_sha = {str(p): sha256(p) for p in self.inputs}
+        self.command_line = command_line()
+        self.paths: list[Path] = []
+        self.extra: dict[str, Any] = {}
+
+    def add(self, path: str | os.PathLike | None) -> Path | None:
+        """Register (and check) an output path; ``None`` passes through."""
+        if path is None:
+            return None
+        p = check_output(path, force=self.force, inputs=self.inputs)
+        self.paths.append(p)
+        return p
+
+    def finish(self) -> list[Path]:
+        """Write ``<output>.provenance.json`` beside every output that now exists."""
+        from dormsig.provenance import record, sha256
+
+        sides = []
+        for p in self.paths:
+            if not p.exists():
+                continue
+            rec = record(self.step, params=self.params, command_line=self.command_line, inputs=self.input_sha,
+                         output={"path": str(p), "sha256": sha256(p)}, **self.extra)
+            sides.append(write_provenance(p, rec))
+        return sides

@@ -1,0 +1,595 @@
+"""The ``dormsig`` command line: a thin shell over the library.
+
+Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback), 1 internal error,
+3 ``verify`` found that an output no longer matches its inputs.
+Every output gets a ``<output>.provenance.json`` beside it; outputs are written atomically and an
+existing output is replaced only with ``--force``; an input is never overwritten.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dormsig._version import __version__
+from dormsig.errors import DormsigError, InputError, MissingInputError
+
+log = logging.getLogger("dormsig")
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_VERIFY_FAILED = 0, 1, 2, 3
+
+
+# --------------------------------------------------------------------------- plumbing
+def _setup_logging(quiet: bool, verbose: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+    logging.captureWarnings(True)
+
+
+def common(func: Callable) -> Callable:
+    """Options every command shares: --force, --quiet/--verbose."""
+
+    @click.option("--force", is_flag=True, help="Replace existing outputs.")
+    @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors.")
+    @click.option("--verbose", "-v", is_flag=True, help="Debug messages (and tracebacks on internal errors).")
+    @functools.wraps(func)
+    def wrapper(*args: Any, quiet: bool, verbose: bool, **kwargs: Any) -> Any:
+        _setup_logging(quiet, verbose)
+        click.get_current_context().meta["verbose"] = verbose
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _existing(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise MissingInputError("no such file or directory", path=p)
+    return p
+
+
+def Outputs(step: str, params: dict[str, Any], inputs: Sequence[str | os.PathLike | None], force: bool):
+    """The outputs of one command (see :class:`dormsig.io.write.OutputSet`)."""
+    from dormsig.io.write import OutputSet
+
+    return OutputSet(f"cli.{step}", params, inputs, force=force)
+
+
+def _signature_arg(value: str | None) -> Any:
+    """--signatures: None, a file path (GMT/GMX/YAML/JSON), or comma-separated library names."""
+    if value is None:
+        return None
+    if Path(value).exists():
+        from dormsig.signatures import read_signatures
+
+        return read_signatures(value)
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _read_any(path: Path, **options: Any):
+    """An .h5ad written by dormsig is loaded as is; any other file goes through io.read."""
+    import anndata as ad
+
+    from dormsig.io import read
+
+    if path.suffix == ".h5ad":
+        try:
+            adata = ad.read_h5ad(path)
+        except Exception as exc:  # h5py raises OSError/KeyError subclasses for corrupt files
+            raise InputError(f"cannot read .h5ad ({type(exc).__name__}: {exc})", path=path) from None
+        if "dormsig" in adata.uns and "input" in adata.uns["dormsig"]:
+            return adata
+    return read(path, **options)
+
+
+# --------------------------------------------------------------------------- the group
+class DormsigGroup(click.Group):
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+
+
+@click.group(cls=DormsigGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="dormsig")
+def cli() -> None:
+    """dormsig: find dormant (NOTCH2-niche) breast-cancer cells in RNA-seq data.
+
+    \b
+    Start with:  dormsig demo --out dormsig_demo
+    """
+
+
+# --------------------------------------------------------------------------- read
+@cli.command("read")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(), help="Output .h5ad.")
+@click.option("--sample-sheet", type=click.Path(), help="CSV/TSV joined into obs (first column = sample).")
+@click.option("--format", "fmt", default=None, help="Force the input format instead of detecting it.")
+@click.option("--orientation", type=click.Choice(["genes_x_samples", "samples_x_genes"]), default=None)
+@click.option("--tx2gene", type=click.Path(), default=None, help="Transcript-to-gene table (Salmon/kallisto).")
+@click.option("--strand", type=click.Choice(["unstranded", "forward", "reverse"]), default=None,
+              help="STAR ReadsPerGene column (default: inferred and reported).")
+@click.option("--species", type=click.Choice(["human", "mouse"]), default=None)
+@click.option("--no-harmonise", is_flag=True, help="Keep the identifiers as they are in the file.")
+@common
+def read_cmd(inputs, out, sample_sheet, fmt, orientation, tx2gene, strand, species, no_harmonise, force):
+    """Read any supported expression format into an .h5ad (counts layer + log-normalised X).
+
+    \b
+    Example:
+      dormsig read GSE51827_data.txt --sample-sheet samples.csv --out ctc.h5ad
+    """
+    from dormsig.io import read, write_h5ad
+
+    paths = [_existing(p) for p in inputs]
+    params = {"format": fmt, "orientation": orientation, "tx2gene": tx2gene, "strand": strand,
+              "species": species, "harmonise": not no_harmonise, "sample_sheet": sample_sheet}
+    outs = Outputs("read", params, [*paths, sample_sheet, tx2gene], force)
+    out = outs.add(out)
+    options = {k: v for k, v in params.items() if v is not None}
+    adata = read(paths[0] if len(paths) == 1 else paths, **options)
+    write_h5ad(adata, out)
+    outs.extra["summary"] = {"n_obs": adata.n_obs, "n_vars": adata.n_vars}
+    outs.finish()
+    click.echo(f"{out}: {adata.n_obs} samples/cells x {adata.n_vars} genes")
+
+
+# --------------------------------------------------------------------------- groups
+@cli.command("groups")
+@click.argument("input_h5ad", type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(), help="Output .h5ad with the group column.")
+@click.option("--high", default="NOTCH2", show_default=True, help="Gene whose HIGH cells are the test group.")
+@click.option("--versus", default="NOTCH1", show_default=True, help="A second gene, or 'low' for high vs low.")
+@click.option("--by", default=None, help="obs column: compute thresholds within each sample.")
+@click.option("--method", type=click.Choice(["quantile", "threshold", "mixture"]), default="quantile",
+              show_default=True)
+@click.option("--from-column", default=None, help="Take groups from this obs column (sorted bulk populations).")
+@click.option("--key-added", default="dormsig_group", show_default=True)
+@common
+def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added, force):
+    """Label samples/cells NOTCH2_high / NOTCH1_high / double_high / double_low (or high / low).
+
+    \b
+    Example:
+      dormsig groups ctc.h5ad --high NOTCH2 --versus NOTCH1 --out ctc_groups.h5ad
+    """
+    from dormsig.de import define_groups
+    from dormsig.io import write_h5ad
+
+    path = _existing(input_h5ad)
+    params = {"high": high, "versus": versus, "by": by, "method": method, "from_column": from_column,
+              "key_added": key_added}
+    outs = Outputs("groups", params, [path], force)
+    out = outs.add(out)
+    adata = _read_any(path)
+    kwargs = {"from_column": from_column} if from_column else {}
+    define_groups(adata, high=high, versus=versus, by=by, method=method, key_added=key_added, **kwargs)
+    write_h5ad(adata, out)
+    outs.finish()
+    counts = adata.obs[key_added].value_counts().sort_index()
+    click.echo(f"{out}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+# --------------------------------------------------------------------------- de
+@cli.command("de")
+@click.argument("input_h5ad", type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(), help="Results table (.tsv or .csv).")
+@click.option("--group-key", default="dormsig_group", show_default=True)
+@click.option("--test", "test_level", default="NOTCH2_high", show_default=True, help="First-named group (log2FC > 0 = higher here).")
+@click.option("--reference", default="NOTCH1_high", show_default=True, help="Reference group.")
+@click.option("--covariate", multiple=True, help="Design covariate (repeatable), e.g. --covariate patient.")
+@click.option("--sample-key", default=None, help="Single-cell data: obs column of samples for pseudobulk.")
+@click.option("--min-cells", default=10, show_default=True)
+@click.option("--shrink", is_flag=True, help="apeglm log2FC shrinkage.")
+@click.option("--h5ad-out", type=click.Path(), default=None, help="Also write the (pseudo)bulk AnnData with normalised/VST layers.")
+@click.option("--threads", type=int, default=None)
+@click.option("--allow-cells-as-replicates", is_flag=True, help="Run DESeq2 on single cells (not recommended).")
+@common
+def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_key, min_cells, shrink,
+           h5ad_out, threads, allow_cells_as_replicates, force):
+    """Differential expression (pydeseq2; pseudobulk for single cells): TEST vs REFERENCE.
+
+    \b
+    Example:
+      dormsig de ctc_groups.h5ad --test NOTCH2_high --reference NOTCH1_high --covariate patient --out de.tsv
+    """
+    from dormsig.de import run_de
+    from dormsig.io import write_h5ad, write_table
+
+    path = _existing(input_h5ad)
+    params = {"group_key": group_key, "test": test_level, "reference": reference, "covariates": list(covariate),
+              "sample_key": sample_key, "min_cells": min_cells, "shrink": shrink, "threads": threads,
+              "allow_cells_as_replicates": allow_cells_as_replicates}
+    outs = Outputs("de", params, [path], force)
+    out = outs.add(out)
+    h5ad_out = outs.add(h5ad_out)
+    adata = _read_any(path)
+    table, bulk = run_de(adata, group_key=group_key, test=test_level, reference=reference,
+                         covariates=tuple(covariate), sample_key=sample_key, min_cells=min_cells,
+                         shrink=shrink, threads=threads, force=allow_cells_as_replicates)
+    write_table(table, out, index=False)
+    if h5ad_out is not None:
+        write_h5ad(bulk, h5ad_out)
+    outs.extra["de"] = bulk.uns.get("dormsig", {}).get("de", {})
+    outs.finish()
+    n_sig = int((table["padj"] < 0.05).sum())
+    click.echo(f"{out}: {len(table)} genes, {n_sig} with padj < 0.05 ({test_level} vs {reference})")
+
+
+# --------------------------------------------------------------------------- enrich
+@cli.command("enrich")
+@click.argument("de_table", type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(), help="Enrichment table (.tsv or .csv).")
+@click.option("--signatures", default=None, help="Library set names (comma-separated) or a GMT/YAML/JSON file.")
+@click.option("--stat", default=None, help="Ranking column (default: stat, else log2FoldChange).")
+@click.option("--gene-column", default=None, help="Gene column of the table (default: detected).")
+@click.option("--permutations", default=1000, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--threads", type=int, default=None)
+@common
+def enrich_cmd(de_table, out, signatures, stat, gene_column, permutations, seed, threads, force):
+    """Enrichment of a DE ranking (dormsig's or anyone's) in the dormancy and Hallmark sets.
+
+    \b
+    Example:
+      dormsig enrich de.tsv --out enrichment.tsv
+    """
+    from dormsig.de import enrich, read_de_table
+    from dormsig.io import write_table
+
+    path = _existing(de_table)
+    params = {"signatures": signatures, "stat": stat, "gene_column": gene_column, "permutations": permutations,
+              "seed": seed, "threads": threads}
+    outs = Outputs("enrich", params, [path], force)
+    out = outs.add(out)
+    table = read_de_table(path, gene_column=gene_column, stat=stat)
+    result = enrich(table, _signature_arg(signatures), stat=stat, seed=seed, permutations=permutations,
+                    threads=threads)
+    write_table(result, out, index=False)
+    outs.finish()
+    click.echo(f"{out}: {len(result)} sets")
+
+
+# --------------------------------------------------------------------------- score
+def _score_options(func: Callable) -> Callable:
+    for option in reversed([
+        click.option("--method", default="ucell", show_default=True, help="Scoring method (see 'dormsig methods')."),
+        click.option("--signatures", default=None, help="Library set names (comma-separated) or a GMT/YAML/JSON file; default: the dormancy index sets."),
+        click.option("--index", "index_name", default="default", show_default=True, help="Dormancy index name or YAML file."),
+        click.option("--threads", type=int, default=None),
+        click.option("--seed", default=0, show_default=True),
+        click.option("--backed", is_flag=True, help="Read an .h5ad in backed mode (large data; bounded memory)."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _score(path: Path, method, signatures, index_name, threads, seed, backed):
+    import anndata as ad
+
+    from dormsig.tl import score
+
+    if backed:
+        if path.suffix != ".h5ad":
+            raise InputError("--backed needs an .h5ad file", path=path)
+        adata = ad.read_h5ad(path, backed="r")
+    else:
+        adata = _read_any(path)
+    score(adata, _signature_arg(signatures), method=method, index=index_name, threads=threads, seed=seed)
+    return adata
+
+
+@cli.command("score")
+@click.argument("input_path", type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(), help="Per-sample scores (.tsv or .csv).")
+@click.option("--h5ad-out", type=click.Path(), default=None, help="Also write the scored AnnData.")
+@click.option("--reference", type=click.Path(), default=None, help="Reference built with 'dormsig reference'.")
+@_score_options
+@common
+def score_cmd(input_path, out, h5ad_out, reference, method, signatures, index_name, threads, seed, backed, force):
+    """Score samples or cells for dormancy (single-sample methods by default).
+
+    With --reference, each sample also gets its percentile in the reference and a dormancy call
+    with the rule that made it; a sample scored alone gets the same numbers as in a batch.
+
+    \b
+    Example:
+      dormsig score new_samples.csv --reference reference.h5ad --out scores.tsv
+    """
+    import anndata as ad
+
+    from dormsig.io import write_h5ad, write_table
+    from dormsig.tl import rank, score_table
+
+    path = _existing(input_path)
+    params = {"method": method, "signatures": signatures, "index": index_name, "threads": threads, "seed": seed,
+              "reference": reference, "backed": backed}
+    outs = Outputs("score", params, [path, reference], force)
+    out = outs.add(out)
+    h5ad_out = outs.add(h5ad_out)
+    ref = None
+    if reference is not None:
+        try:
+            ref = ad.read_h5ad(_existing(reference))
+        except DormsigError:
+            raise
+        except Exception as exc:
+            raise InputError(f"cannot read reference ({type(exc).__name__})", path=reference) from None
+    adata = _score(path, method, signatures, index_name, threads, seed, backed)
+    if "dormancy_index" in adata.obsm["dormsig_scores"]:
+        rank(adata, reference=ref, seed=seed)
+    write_table(score_table(adata), out, index=True)
+    if h5ad_out is not None:
+        write_h5ad(adata.to_memory() if adata.isbacked else adata, h5ad_out)
+    outs.extra["score"] = adata.uns["dormsig"].get("score", {})
+    outs.extra["rank"] = adata.uns["dormsig"].get("rank", {})
+    outs.finish()
+    click.echo(f"{out}: {adata.n_obs} samples/cells scored with {method}")
+
+
+@cli.command("reference")
+@click.argument("input_path", type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(), help="Reference .h5ad (scores only, no matrix).")
+@click.option("--rule", type=click.Choice(["quantile", "mixture"]), default="quantile", show_default=True)
+@click.option("--quantile", default=0.9, show_default=True, help="Quantile of the index above which a sample is called dormant.")
+@_score_options
+@common
+def reference_cmd(input_path, out, rule, quantile, method, signatures, index_name, threads, seed, backed, force):
+    """Build a reference once (scores + calling rule) to place new samples in later.
+
+    \b
+    Example:
+      dormsig reference cohort.h5ad --out reference.h5ad
+    """
+    from dormsig.io import write_h5ad
+    from dormsig.tl import make_reference, rank
+
+    path = _existing(input_path)
+    params = {"method": method, "signatures": signatures, "index": index_name, "threads": threads, "seed": seed,
+              "rule": rule, "quantile": quantile}
+    outs = Outputs("reference", params, [path], force)
+    out = outs.add(out)
+    adata = _score(path, method, signatures, index_name, threads, seed, backed)
+    rank(adata, rule=rule, quantile=quantile, seed=seed)
+    ref = make_reference(adata)
+    write_h5ad(ref, out)
+    outs.extra["score"] = adata.uns["dormsig"].get("score", {})
+    outs.finish()
+    click.echo(f"{out}: reference of {ref.n_obs} samples/cells ({method}, rule={rule})")
+
+
+@cli.command("rank")
+@click.argument("scored_h5ad", type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(), help="Ranked table (.tsv or .csv).")
+@click.option("--rule", type=click.Choice(["quantile", "mixture", "permutation"]), default="quantile", show_default=True)
+@click.option("--quantile", default=0.9, show_default=True)
+@click.option("--reference", type=click.Path(), default=None)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--permutations", default=1000, show_default=True)
+@common
+def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, force):
+    """Rank scored samples/cells by the dormancy index and call dormant ones with a visible rule.
+
+    \b
+    Example:
+      dormsig rank scored.h5ad --rule mixture --out ranked.tsv
+    """
+    import anndata as ad
+
+    from dormsig.io import write_table
+    from dormsig.tl import rank, score_table
+
+    path = _existing(scored_h5ad)
+    params = {"rule": rule, "quantile": quantile, "reference": reference, "seed": seed, "permutations": permutations}
+    outs = Outputs("rank", params, [path, reference], force)
+    out = outs.add(out)
+    adata = _read_any(path)
+    if "dormsig_scores" not in adata.obsm:
+        raise InputError("not scored yet: run 'dormsig score ... --h5ad-out' first", path=path)
+    ref = ad.read_h5ad(reference) if reference else None
+    rank(adata, rule=rule, quantile=quantile, reference=ref, seed=seed, n_permutations=permutations)
+    write_table(score_table(adata).sort_values("dormsig_rank"), out, index=True)
+    outs.extra["rank"] = adata.uns["dormsig"].get("rank", {})
+    outs.finish()
+    click.echo(f"{out}: {int((adata.obs['dormsig_call'] == 'dormant').sum())} of {adata.n_obs} called dormant")
+
+
+# --------------------------------------------------------------------------- signatures
+@cli.group("signatures")
+def signatures_grp() -> None:
+    """Browse and export the curated gene-set library."""
+
+
+@signatures_grp.command("list")
+@click.option("--category", default=None, help="Only sets of this category.")
+def sig_list(category):
+    """List the shipped sets with size, direction and category.
+
+    \b
+    Example:
+      dormsig signatures list
+    """
+    from dormsig.signatures import load_library
+
+    lib = load_library()
+    frame = lib.to_frame()
+    if category:
+        frame = frame[frame["category"] == category]
+    click.echo(f"dormsig signature library {lib.version}: {len(frame)} sets")
+    click.echo(frame.to_string(index=False))
+
+
+@signatures_grp.command("show")
+@click.argument("name")
+def sig_show(name):
+    """Show one set: genes, directions, per-gene evidence and citations.
+
+    \b
+    Example:
+      dormsig signatures show DORMSIG_HSC_MIMICRY_CORE
+    """
+    from dormsig.signatures import load_library
+
+    click.echo(load_library().show(name))
+
+
+@signatures_grp.command("export")
+@click.option("--format", "fmt", type=click.Choice(["gmt"]), default="gmt", show_default=True)
+@click.option("--out", "-o", required=True, type=click.Path())
+@click.option("--signatures", default=None, help="Comma-separated set names (default: all).")
+@click.option("--force", is_flag=True)
+def sig_export(fmt, out, signatures, force):
+    """Export the library (or some sets) as GMT: <NAME>_UP / <NAME>_DN lines.
+
+    \b
+    Example:
+      dormsig signatures export --format gmt --out dormsig.gmt
+    """
+    from dormsig.signatures import load_library, write_gmt
+
+    lib = load_library()
+    if signatures:
+        lib = lib.select([s.strip() for s in signatures.split(",")])
+    outs = Outputs("signatures.export", {"format": fmt, "signatures": signatures}, [], force)
+    out = outs.add(out)
+    write_gmt(lib, out)
+    outs.extra["signature_library_version"] = lib.version
+    outs.finish()
+
+
+@cli.command("methods")
+def methods_cmd():
+    """List the scoring methods with their metadata (citation, range, cohort dependence)."""
+    from dormsig.tl import methods
+
+    click.echo(methods().to_string(index=False))
+
+
+# --------------------------------------------------------------------------- report, run, demo, verify
+@cli.command("report")
+@click.option("--adata", "adata_path", required=True, type=click.Path(), help="Scored .h5ad.")
+@click.option("--de", "de_path", type=click.Path(), default=None, help="DE results table.")
+@click.option("--enrichment", "enr_path", type=click.Path(), default=None, help="Enrichment table.")
+@click.option("--groupby", default=None, help="obs column for score distributions.")
+@click.option("--title", default="dormsig report", show_default=True)
+@click.option("--out", "-o", required=True, type=click.Path(), help="Self-contained HTML file.")
+@common
+def report_cmd(adata_path, de_path, enr_path, groupby, title, out, force):
+    """Write one self-contained HTML report (figures also saved as PNG and SVG).
+
+    \b
+    Example:
+      dormsig report --adata scored.h5ad --de de.tsv --enrichment enrichment.tsv --out report.html
+    """
+    import anndata as ad
+    import pandas as pd
+
+    from dormsig.report import write_report
+
+    inputs = [_existing(p) for p in (adata_path, de_path, enr_path) if p]
+    outs = Outputs("report", {"groupby": groupby, "title": title}, inputs, force)
+    out = outs.add(out)
+    adata = ad.read_h5ad(adata_path)
+    de = pd.read_csv(de_path, sep=None, engine="python") if de_path else None
+    enr = pd.read_csv(enr_path, sep=None, engine="python") if enr_path else None
+    write_report(out, adata=adata, de=de, enrichment=enr, groupby=groupby, title=title)
+    outs.finish()
+    click.echo(str(out))
+
+
+@cli.command("run")
+@click.argument("config", type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(), help="Output directory.")
+@click.option("--threads", type=int, default=None)
+@click.option("--seed", default=None, type=int, help="Overrides the config's seed.")
+@common
+def run_cmd(config, out, threads, seed, force):
+    """Run the whole pipeline (read, groups, DE, enrichment, score, rank, report) from a config file.
+
+    \b
+    Example:
+      dormsig run workflows/config/config.yaml --out results
+    """
+    from dormsig.pipeline import load_config, run_pipeline
+
+    cfg = load_config(_existing(config))
+    reports = run_pipeline(cfg, out, force=force, threads=threads, seed=seed)
+    for path in reports:
+        click.echo(str(path))
+
+
+@cli.command("demo")
+@click.option("--out", "-o", default="dormsig_demo", show_default=True, type=click.Path(), help="Output directory.")
+@click.option("--threads", type=int, default=None)
+@common
+def demo_cmd(out, threads, force):
+    """Run the whole pipeline on the bundled breast-cancer CTC data (Aceto 2014) and print the report path.
+
+    \b
+    Example:
+      dormsig demo --out dormsig_demo
+    """
+    from dormsig.pipeline import demo_config, run_pipeline
+
+    reports = run_pipeline(demo_config(), out, force=force, threads=threads)
+    for path in reports:
+        click.echo(f"report: {path}")
+
+
+@cli.command("verify")
+@click.argument("output", type=click.Path())
+def verify_cmd(output):
+    """Check that an output still matches its inputs' checksums and the signature library version.
+
+    Exit code 0 when everything matches, 3 when something changed.
+
+    \b
+    Example:
+      dormsig verify results/ctc/scores.tsv
+    """
+    from dormsig.verify import verify
+
+    ok, lines = verify(_existing(output))
+    for line in lines:
+        click.echo(line)
+    sys.exit(EXIT_OK if ok else EXIT_VERIFY_FAILED)
+
+
+# --------------------------------------------------------------------------- entry point
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: map errors to exit codes, one line each, no traceback."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="dormsig", standalone_mode=False)
+    except DormsigError as exc:
+        click.echo(f"dormsig: error: {exc}", err=True)
+        return EXIT_BAD_INPUT
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_BAD_INPUT
+    except click.exceptions.Abort:
+        click.echo("dormsig: interrupted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("dormsig: interrupted", err=True)
+        return 130
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except Exception as exc:  # an internal error: a bug, not the user's fault
+        if "--verbose" in sys.argv or "-v" in sys.argv:
+            raise
+        click.echo(f"dormsig: internal error: {type(exc).__name__}: {exc} (rerun with --verbose for the traceback)",
+                   err=True)
+        return EXIT_INTERNAL
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

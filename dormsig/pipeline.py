@@ -1,0 +1,199 @@
+"""The whole pipeline from one config: read -> groups -> DE -> enrichment -> score -> rank -> report.
+
+Used by ``dormsig run`` and ``dormsig demo``. The Snakemake workflow runs the same steps as
+separate CLI calls; both validate the config against ``dormsig/schemas/config.schema.yaml``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dormsig.errors import ConfigError, DesignError, DormsigError, MissingInputError
+
+log = logging.getLogger("dormsig")
+
+SCHEMA = files("dormsig") / "schemas" / "config.schema.yaml"
+
+
+def schema() -> dict:
+    """The config JSON schema (as a dict)."""
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+def _fill_defaults(instance: Any, sch: dict) -> None:
+    """Fill the schema's ``default`` values into the config, recursively (objects only)."""
+    if not isinstance(instance, dict):
+        return
+    for key, sub in sch.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = yaml.safe_load(yaml.safe_dump(sub["default"]))
+        if key in instance:
+            _fill_defaults(instance[key], sub)
+    extra = sch.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key, value in instance.items():
+            if key not in sch.get("properties", {}):
+                _fill_defaults(value, extra)
+
+
+def validate_config(cfg: Any, *, source: str | os.PathLike = "config") -> dict:
+    """Validate a config against the schema, fill defaults, and return it.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file, the key path and the problem.
+    """
+    import jsonschema
+
+    sch = schema()
+    validator = jsonschema.Draft202012Validator(sch)
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        err = errors[0]
+        key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise ConfigError(f"config key '{key}': {err.message}", path=source)
+    _fill_defaults(cfg, sch)
+    return cfg
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    """Read a YAML config, validate it and resolve its relative paths against its directory."""
+    path = Path(path)
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML ({str(exc).splitlines()[0]})", path=path) from None
+    cfg = validate_config(cfg if cfg is not None else {}, source=path)
+    base = path.resolve().parent
+    for ds in cfg["datasets"].values():
+        for key in ("input", "sample_sheet", "tx2gene"):
+            if key in ds:
+                ds[key] = _resolve(ds[key], base)
+    return cfg
+
+
+def _resolve(value: str | list[str], base: Path) -> str | list[str]:
+    if isinstance(value, list):
+        return [str(base / v) for v in value]
+    return str(base / value)
+
+
+def demo_config() -> dict:
+    """The config of ``dormsig demo``: the bundled Aceto 2014 CTC counts, both NOTCH2 contrasts."""
+    from dormsig.data import example_path
+
+    cfg = {
+        "datasets": {
+            "aceto2014_ctc": {
+                "input": str(example_path("aceto2014_ctc/GSE51827_data.txt.gz")),
+                "sample_sheet": str(example_path("aceto2014_ctc/samples.csv")),
+                "covariates": ["patient"],
+            }
+        },
+        "contrasts": [{"high": "NOTCH2", "versus": "NOTCH1"}, {"high": "NOTCH2", "versus": "low"}],
+    }
+    return validate_config(cfg, source="demo config")
+
+
+def contrast_levels(high: str, versus: str) -> tuple[str, str, str]:
+    """(group column, test level, reference level) of a contrast."""
+    if versus == "low":
+        return f"group_{high}_high_vs_low", f"{high}_high", f"{high}_low"
+    return f"group_{high}_vs_{versus}", f"{high}_high", f"{versus}_high"
+
+
+def run_pipeline(cfg: dict, out: str | os.PathLike, *, force: bool = False, threads: int | None = None,
+                 seed: int | None = None) -> list[Path]:
+    """Run every dataset of a validated config into ``out/<dataset>/``; return the report paths."""
+    out = Path(out)
+    threads = threads or cfg.get("threads", 2)
+    seed = cfg.get("seed", 0) if seed is None else seed
+    for name, ds in cfg["datasets"].items():
+        inputs = ds["input"] if isinstance(ds["input"], list) else [ds["input"]]
+        for p in [*inputs, ds.get("sample_sheet"), ds.get("tx2gene")]:
+            if p is not None and not Path(p).exists():
+                raise MissingInputError(f"input of dataset '{name}' does not exist", path=p)
+    return [_run_dataset(name, ds, cfg, out / name, force=force, threads=threads, seed=seed)
+            for name, ds in cfg["datasets"].items()]
+
+
+def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, *, force: bool, threads: int, seed: int) -> Path:
+    from dormsig.de import enrich
+    from dormsig.de.groups import define_groups
+    from dormsig.de.run import run_de
+    from dormsig.io import read, write_h5ad, write_table
+    from dormsig.io.write import OutputSet
+    from dormsig.report import write_report
+    from dormsig.tl import rank, score, score_table
+
+    inputs = ds["input"] if isinstance(ds["input"], list) else [ds["input"]]
+    params = {"dataset": name, "config": cfg, "threads": threads, "seed": seed}
+    outs = OutputSet("pipeline", params, [*inputs, ds.get("sample_sheet"), ds.get("tx2gene")], force=force)
+    data_path = outs.add(out / "data.h5ad")
+    contrasts = [(c, *contrast_levels(c["high"], c["versus"])) for c in cfg["contrasts"]]
+    de_paths = {key: (outs.add(out / f"de_{key.removeprefix('group_')}.tsv"),
+                      outs.add(out / f"enrichment_{key.removeprefix('group_')}.tsv")) for _, key, _, _ in contrasts}
+    scores_path = outs.add(out / "scores.tsv")
+    scored_path = outs.add(out / "scored.h5ad")
+    report_path = outs.add(out / "report.html")
+
+    log.info("[%s] reading %s", name, ", ".join(map(str, inputs)))
+    read_opts = {k: ds[k] for k in ("sample_sheet", "format", "orientation", "species", "tx2gene") if k in ds}
+    adata = read(inputs[0] if len(inputs) == 1 else inputs, **read_opts)
+    write_h5ad(adata, data_path)
+
+    de_tables: dict[str, Any] = {}
+    enrichments: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for contrast, path_key, test, reference in contrasts:
+        key = path_key
+        label = f"{test} vs {reference}"
+        try:
+            if ds.get("group_column"):
+                key, test, reference = ds["group_column"], contrast["high"], contrast["versus"]
+            else:
+                define_groups(adata, high=contrast["high"], versus=contrast["versus"], by=cfg["groups"]["by"],
+                              method=cfg["groups"]["method"], key_added=key)
+            log.info("[%s] DE %s", name, label)
+            table, _ = run_de(adata, group_key=key, test=test, reference=reference,
+                              covariates=tuple(ds.get("covariates", ())), sample_key=ds.get("sample_key"),
+                              min_cells=cfg["de"]["min_cells"], shrink=cfg["de"]["shrink"], threads=threads)
+        except DesignError as exc:
+            # A contrast the data cannot support is reported (log, provenance, report), never silently skipped.
+            log.warning("[%s] contrast %s skipped: %s", name, label, exc)
+            skipped[label] = str(exc)
+            continue
+        de_path, enr_path = de_paths[path_key]
+        write_table(table, de_path, index=False)
+        enr = enrich(table, seed=seed, permutations=cfg["de"]["enrichment_permutations"], threads=threads)
+        write_table(enr, enr_path, index=False)
+        de_tables[label], enrichments[label] = table, enr
+
+    log.info("[%s] scoring (%s)", name, cfg["score"]["method"])
+    signatures = cfg["score"]["signatures"]
+    if isinstance(signatures, str) and not Path(signatures).exists():
+        signatures = [s.strip() for s in signatures.split(",")]
+    score(adata, signatures, method=cfg["score"]["method"], index=cfg["score"]["index"], threads=threads, seed=seed)
+    if "dormancy_index" in adata.obsm["dormsig_scores"]:
+        rank(adata, rule=cfg["rank"]["rule"], quantile=cfg["rank"]["quantile"], seed=seed)
+    write_table(score_table(adata), scores_path, index=True)
+    adata.uns.setdefault("dormsig", {})["skipped_contrasts"] = skipped or {"none": ""}
+    write_h5ad(adata, scored_path)
+
+    first = next(iter(de_tables), None)
+    groupby = contrasts[0][1] if contrasts and contrasts[0][1] in adata.obs else None
+    write_report(report_path, adata=adata, de=de_tables.get(first), enrichment=enrichments.get(first),
+                 groupby=groupby, title=f"dormsig report: {name}" + (f" ({first})" if first else ""))
+    outs.extra["skipped_contrasts"] = skipped
+    outs.finish()
+    return report_path
+
+
+__all__ = ["DormsigError", "demo_config", "load_config", "run_pipeline", "schema", "validate_config"]

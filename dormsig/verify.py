@@ -1,0 +1,71 @@
+"""``dormsig verify``: does an output still match the inputs and signature library it was made from?"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from dormsig.errors import InputError
+from dormsig.io.write import PROVENANCE_SUFFIX
+from dormsig.provenance import sha256
+
+
+def _library_version() -> str | None:
+    from dormsig.signatures import load_library
+
+    return load_library().version
+
+
+def _recorded_library_version(rec: dict) -> str | None:
+    for key in ("score", "signatures"):
+        block = rec.get(key)
+        if isinstance(block, dict):
+            version = block.get("signature_library_version") or block.get("library_version")
+            if version:
+                return str(version)
+    version = rec.get("signature_library_version")
+    return None if version is None else str(version)
+
+
+def verify(output: str | os.PathLike) -> tuple[bool, list[str]]:
+    """Recompute the checksums named in ``<output>.provenance.json``.
+
+    Returns
+    -------
+    (ok, lines)
+        ``ok`` is True when the output, every input and the signature library version still match;
+        ``lines`` says what was checked, one line each.
+    """
+    output = Path(output)
+    side = Path(f"{output}{PROVENANCE_SUFFIX}")
+    if not side.exists():
+        raise InputError(f"no provenance file beside it (expected {side.name})", path=output)
+    try:
+        rec = json.loads(side.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"provenance file is not valid JSON (line {exc.lineno})", path=side) from None
+    lines: list[str] = []
+    ok = True
+    out_rec = rec.get("output", {})
+    if out_rec.get("sha256"):
+        same = sha256(output) == out_rec["sha256"]
+        ok &= same
+        lines.append(f"{'ok' if same else 'CHANGED'}  output {output}")
+    for path, digest in sorted(rec.get("inputs", {}).items()):
+        if not Path(path).exists():
+            ok = False
+            lines.append(f"MISSING input {path}")
+            continue
+        same = sha256(path) == digest
+        ok &= same
+        lines.append(f"{'ok' if same else 'CHANGED'}  input {path}")
+    recorded = _recorded_library_version(rec)
+    if recorded is not None:
+        current = _library_version()
+        same = recorded == current
+        ok &= same
+        lines.append(f"{'ok' if same else 'CHANGED'}  signature library {recorded}"
+                     + ("" if same else f" (installed: {current})"))
+    lines.append("verified: output matches its inputs" if ok else "NOT verified: something changed since this output was made")
+    return ok, lines
