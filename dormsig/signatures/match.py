@@ -1,0 +1,461 @@
+"""Match signatures to the genes of a dataset.
+
+For each signature gene, in order:
+
+1. the gene itself is a data ``var_name`` (same species) -> ``exact``;
+2. the signature text is resolved to the current official symbol with the curated literature
+   aliases allowed (``p27`` -> CDKN1B; signature side only) -> ``alias`` when that differs;
+3. if the data species differs, the symbol is translated through HCOP orthologs -> ``ortholog``;
+4. the symbol is looked up among the data ``var_names``, directly or after resolving the data
+   side *without* curated aliases (Ensembl/Entrez IDs -> ``ensembl``/``entrez``; outdated data
+   symbols -> ``alias``). Several data IDs for one symbol: the first in data order is used.
+
+The result is a :class:`MatchReport` with, per set and part, the matched ``var_names``, the
+missing genes (with the reason) and how each gene was matched. Status per set:
+
+``ok``
+    every non-empty part has at least ``min(part size, min_genes)`` matched genes;
+``below_min_genes``
+    some part has fewer: the set is kept (scores are computed) and a :class:`MatchWarning` is
+    issued, so that 1-3 gene marker sets stay usable on shallow data;
+``no_overlap``
+    no gene matched: :class:`~dormsig.errors.MatchError` (naming the set and the first missing
+    genes), unless ``on_empty="warn"`` (library-wide runs), where the set stays in the report
+    with this status and a warning; it is never dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dormsig.errors import DormsigError, MatchError, SignatureError
+from dormsig.signatures.model import PARTS, Library, Signature
+
+log = logging.getLogger("dormsig.signatures")
+
+STATUSES = ("ok", "below_min_genes", "no_overlap")
+#: Orthologs backed by fewer HCOP sources are used only when they share the gene's name, the
+#: curation's rule (it rejects e.g. CXCL8 -> Cxcl15 and GABARAPL3 -> Gabarapl1 but keeps
+#: NEAT1 -> Neat1, whose lncRNA orthology has little support).
+ORTHOLOG_MIN_SUPPORT = 3
+_N_MISSING_IN_MESSAGE = 5
+
+
+class MatchWarning(UserWarning):
+    """A gene set matched fewer genes than its ``min_genes`` or none at all (``on_empty="warn"``)."""
+
+
+@dataclass(frozen=True)
+class PartMatch:
+    """The match of one part (``up`` or ``down``) of a signature."""
+
+    part: str
+    genes: tuple[str, ...]
+    matched: tuple[str, ...]  # data var_names, in signature order
+    matched_genes: tuple[str, ...]  # the signature genes they came from
+    how: tuple[str, ...]  # per matched gene: exact / alias / ortholog / ensembl / entrez (joined with +)
+    missing: tuple[str, ...]
+    missing_reason: tuple[str, ...]
+    min_required: int
+
+    @property
+    def n_total(self) -> int:
+        return len(self.genes)
+
+    @property
+    def n_matched(self) -> int:
+        return len(self.matched)
+
+    @property
+    def coverage(self) -> float:
+        return self.n_matched / self.n_total if self.n_total else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_total": self.n_total,
+            "n_matched": self.n_matched,
+            "coverage": None if not self.n_total else round(self.coverage, 6),
+            "min_required": self.min_required,
+            "matched": list(self.matched),
+            "matched_genes": list(self.matched_genes),
+            "how": list(self.how),
+            "missing": list(self.missing),
+            "missing_reason": list(self.missing_reason),
+        }
+
+
+@dataclass(frozen=True)
+class SetMatch:
+    """The match of one signature: status, ``min_genes`` used and both parts."""
+
+    name: str
+    status: str
+    min_genes: int
+    up: PartMatch
+    down: PartMatch
+    signature_species: str
+    signature_version: str
+
+    @property
+    def n_total(self) -> int:
+        return self.up.n_total + self.down.n_total
+
+    @property
+    def n_matched(self) -> int:
+        return self.up.n_matched + self.down.n_matched
+
+    @property
+    def coverage(self) -> float:
+        return self.n_matched / self.n_total
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return self.up.missing + self.down.missing
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "min_genes": self.min_genes,
+            "signature_species": self.signature_species,
+            "signature_version": self.signature_version,
+            "n_total": self.n_total,
+            "n_matched": self.n_matched,
+            "coverage": round(self.coverage, 6),
+            "up": self.up.to_dict(),
+            "down": self.down.to_dict(),
+        }
+
+
+class MatchReport:
+    """Per-set match results; see :func:`match`.
+
+    Attributes
+    ----------
+    data_species, id_type
+        Species and identifier type of the data ``var_names``.
+    n_vars
+        Number of data genes.
+    library
+        ``{"name", "version"}`` of the signatures matched.
+    """
+
+    def __init__(self, sets: Sequence[SetMatch], *, data_species: str, id_type: str, n_vars: int,
+                 library: dict[str, str], min_genes: int | None, on_empty: str) -> None:
+        self._sets = {s.name: s for s in sets}
+        self.data_species = data_species
+        self.id_type = id_type
+        self.n_vars = n_vars
+        self.library = dict(library)
+        self.min_genes = min_genes
+        self.on_empty = on_empty
+
+    def __getitem__(self, name: str) -> SetMatch:
+        try:
+            return self._sets[name]
+        except KeyError:
+            raise SignatureError(
+                f"match report: unknown set {name!r}; sets: {', '.join(self._sets)}"
+            ) from None
+
+    def __iter__(self) -> Iterator[SetMatch]:
+        return iter(self._sets.values())
+
+    def __len__(self) -> int:
+        return len(self._sets)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._sets
+
+    def __repr__(self) -> str:
+        counts = Counter(s.status for s in self)
+        return f"<MatchReport {len(self)} sets on {self.n_vars} {self.data_species} {self.id_type} genes: {dict(counts)}>"
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._sets)
+
+    @property
+    def usable(self) -> list[str]:
+        """Sets with at least one matched gene (status ``ok`` or ``below_min_genes``)."""
+        return [s.name for s in self if s.status != "no_overlap"]
+
+    def matched(self, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``(up_var_names, down_var_names)`` of one set, in signature order."""
+        s = self[name]
+        return s.up.matched, s.down.matched
+
+    def to_frame(self):
+        """One row per set: status, sizes, matched counts, coverage, how genes matched, first missing."""
+        import pandas as pd
+
+        rows = []
+        for s in self:
+            how = Counter(h for part in (s.up, s.down) for h in part.how)
+            rows.append(
+                {
+                    "name": s.name,
+                    "status": s.status,
+                    "n_up": s.up.n_total,
+                    "n_up_matched": s.up.n_matched,
+                    "n_down": s.down.n_total,
+                    "n_down_matched": s.down.n_matched,
+                    "n_total": s.n_total,
+                    "n_matched": s.n_matched,
+                    "coverage": s.coverage,
+                    "min_genes": s.min_genes,
+                    "how": ";".join(f"{k}:{v}" for k, v in sorted(how.items())),
+                    "missing": ",".join(s.missing),
+                }
+            )
+        columns = ["name", "status", "n_up", "n_up_matched", "n_down", "n_down_matched", "n_total", "n_matched",
+                   "coverage", "min_genes", "how", "missing"]
+        return pd.DataFrame(rows, columns=columns).set_index("name")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able record (for ``uns["dormsig"]`` and provenance sidecars)."""
+        return {
+            "library": self.library,
+            "data": {"species": self.data_species, "id_type": self.id_type, "n_vars": self.n_vars},
+            "params": {"min_genes": self.min_genes, "on_empty": self.on_empty,
+                       "ortholog_min_support": ORTHOLOG_MIN_SUPPORT},
+            "sets": {s.name: s.to_dict() for s in self},
+        }
+
+    def to_library(self) -> Library:
+        """The usable sets with their genes replaced by the matched data ``var_names``."""
+        sigs = []
+        for s in self:
+            if s.status == "no_overlap":
+                continue
+            sigs.append(Signature(name=s.name, version=s.signature_version, up=s.up.matched, down=s.down.matched,
+                                  species=self.data_species))
+        return Library(sigs, version=self.library.get("version", "user"), name=self.library.get("name", "user"))
+
+
+class _DataIndex:
+    """Lookups from official symbols to the data's var_names (built lazily; data-side resolution is slow-ish)."""
+
+    def __init__(self, var_names: Sequence[str], species: str) -> None:
+        self.var_names = var_names
+        self.species = species
+        self.exact: dict[str, str] = {}
+        for v in var_names:
+            self.exact.setdefault(v, v)
+        self._resolved: dict[str, tuple[str, str]] | None = None
+
+    def resolved(self) -> dict[str, tuple[str, str]]:
+        if self._resolved is None:
+            from dormsig.genes import resolve
+
+            table = resolve(list(self.var_names), self.species, use_curated_aliases=False)
+            out: dict[str, tuple[str, str]] = {}
+            for query, symbol, how in zip(table["query"], table["symbol"], table["how"], strict=True):
+                if symbol is None or symbol in self.exact:
+                    continue  # an exact var_name always wins over a renamed/ID one
+                label = how if how in ("ensembl", "entrez") else "alias"
+                out.setdefault(symbol, (query, label))
+            self._resolved = out
+        return self._resolved
+
+    def lookup(self, symbol: str) -> tuple[str, str] | None:
+        if symbol in self.exact:
+            return self.exact[symbol], ""
+        return self.resolved().get(symbol)
+
+
+def _signature_targets(genes: list[str], sig_species: str, data_species: str) -> dict[str, tuple[str | None, str, str]]:
+    """Signature gene -> (symbol in the data species or None, how, reason if None)."""
+    from dormsig.genes import resolve, to_species
+
+    out: dict[str, tuple[str | None, str, str]] = {}
+    if not genes:
+        return out
+    res = resolve(genes, sig_species, use_curated_aliases=True)
+    symbols = {}
+    for query, symbol, how, cand in zip(res["query"], res["symbol"], res["how"], res["candidates"], strict=True):
+        if symbol is None:
+            # Unknown to the gene tables: keep the text, it may still be a data var_name.
+            symbols[query] = (query, "", f"{how} in {sig_species} gene tables" + (f" ({cand})" if cand else ""))
+        else:
+            symbols[query] = (symbol, "alias" if symbol != query else "", "")
+    if sig_species == data_species:
+        return {g: (s, how, reason) for g, (s, how, reason) in symbols.items()}
+    src = [symbols[g][0] for g in genes]
+    orth = to_species(src, sig_species, data_species)
+    for gene, target, n_support in zip(genes, orth["symbol"], orth["n_support"], strict=True):
+        symbol, how, _ = symbols[gene]
+        if target is not None and n_support < ORTHOLOG_MIN_SUPPORT and target.lower() != symbol.lower():
+            target = None
+        if target is None:
+            out[gene] = (None, "", f"no {data_species} ortholog (HCOP: none, or a differently named one "
+                                   f"with < {ORTHOLOG_MIN_SUPPORT} sources)")
+        else:
+            out[gene] = (target, "+".join(h for h in (how, "ortholog") if h), "")
+    return out
+
+
+def _match_one(sig: Signature, data: _DataIndex, targets: dict, min_genes: int | None) -> SetMatch:
+    used: dict[str, str] = {}  # var_name -> signature gene that claimed it
+    parts = {}
+    for part in PARTS:
+        genes = sig.part(part)
+        matched, matched_genes, hows, missing, reasons = [], [], [], [], []
+        for gene in genes:
+            hit = None
+            if gene in data.exact and sig.species == data.species:
+                hit = (data.exact[gene], "exact")
+            else:
+                symbol, how, reason = targets[gene]
+                if symbol is None:
+                    missing.append(gene)
+                    reasons.append(reason)
+                    continue
+                found = data.lookup(symbol)
+                if found is None:
+                    missing.append(gene)
+                    reasons.append(f"{symbol} not in data" if symbol != gene else "not in data")
+                    continue
+                var, data_how = found
+                label = "+".join(h for h in (how, data_how) if h) or "exact"
+                hit = (var, label)
+            var, label = hit
+            if var in used:
+                missing.append(gene)
+                reasons.append(f"same data gene {var} as {used[var]}")
+                continue
+            used[var] = gene
+            matched.append(var)
+            matched_genes.append(gene)
+            hows.append(label)
+        parts[part] = PartMatch(
+            part=part,
+            genes=genes,
+            matched=tuple(matched),
+            matched_genes=tuple(matched_genes),
+            how=tuple(hows),
+            missing=tuple(missing),
+            missing_reason=tuple(reasons),
+            min_required=sig.min_for(part, min_genes),
+        )
+    up, down = parts["up"], parts["down"]
+    if up.n_matched + down.n_matched == 0:
+        status = "no_overlap"
+    elif any(p.n_total and p.n_matched < p.min_required for p in (up, down)):
+        status = "below_min_genes"
+    else:
+        status = "ok"
+    return SetMatch(
+        name=sig.name,
+        status=status,
+        min_genes=sig.min_genes if min_genes is None else min_genes,
+        up=up,
+        down=down,
+        signature_species=sig.species,
+        signature_version=sig.version,
+    )
+
+
+def _as_library(signatures: Any) -> Library:
+    """Shipped set names (a name or a list of names) select from the shipped library; anything else is read."""
+    from pathlib import Path
+
+    from dormsig.signatures.io import read_signatures
+    from dormsig.signatures.library import load_library
+
+    names = [signatures] if isinstance(signatures, str) else signatures
+    if isinstance(names, list | tuple) and names and all(isinstance(n, str) for n in names):
+        if not (len(names) == 1 and Path(names[0]).exists()):
+            return load_library().select(names)
+    return read_signatures(signatures)
+
+
+def match(
+    signatures: Any,
+    var_names: Iterable[str],
+    *,
+    species: str | None = None,
+    min_genes: int | None = None,
+    on_empty: str = "raise",
+) -> MatchReport:
+    """Match signatures to data genes.
+
+    Parameters
+    ----------
+    signatures
+        A :class:`Library`, a :class:`Signature`, shipped set name(s), or anything
+        :func:`~dormsig.signatures.read_signatures` accepts (a file path, a dict).
+    var_names
+        The data's gene identifiers (``adata.var_names``): symbols, Ensembl or Entrez IDs.
+    species
+        Species of the data; default: detected from ``var_names``.
+    min_genes
+        Override every set's ``min_genes`` (a part of n genes needs ``min(n, min_genes)`` matches).
+    on_empty
+        ``"raise"`` (default): a set with no gene in the data raises :class:`MatchError`;
+        ``"warn"``: it is reported with status ``no_overlap`` and a :class:`MatchWarning`.
+
+    Returns
+    -------
+    MatchReport
+    """
+    if on_empty not in ("raise", "warn"):
+        raise SignatureError(f"on_empty must be 'raise' or 'warn', got {on_empty!r}")
+    if min_genes is not None and (isinstance(min_genes, bool) or not isinstance(min_genes, int) or min_genes < 1):
+        raise SignatureError(f"min_genes must be a positive integer, got {min_genes!r}")
+    library = _as_library(signatures)
+    var = [str(v) for v in var_names]
+    if not var:
+        raise MatchError("the data have no genes (empty var_names)")
+    try:
+        from dormsig.genes import detect_id_type, detect_species
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # mixed-type warning: resolve() handles each ID
+            id_type = detect_id_type(var)
+        data_species = species or detect_species(var)
+    except DormsigError as exc:
+        raise MatchError(f"cannot match signatures to the data genes: {exc}") from None
+    data = _DataIndex(var, data_species)
+
+    # Resolve the signature genes once per signature species, only for genes that miss exactly.
+    targets: dict[str, dict] = {}
+    for sp in sorted({s.species for s in library.values()}):
+        need = sorted({g for s in library.values() if s.species == sp for g in s.genes
+                       if not (sp == data_species and g in data.exact)})
+        targets[sp] = _signature_targets(need, sp, data_species)
+
+    results = [_match_one(sig, data, targets[sig.species], min_genes) for sig in library.values()]
+    report = MatchReport(results, data_species=data_species, id_type=id_type, n_vars=len(var),
+                         library={"name": library.name, "version": library.version}, min_genes=min_genes,
+                         on_empty=on_empty)
+
+    empty = [s for s in results if s.status == "no_overlap"]
+    if empty:
+        first = empty[0]
+        shown = ", ".join(first.missing[:_N_MISSING_IN_MESSAGE]) + (", ..." if len(first.missing) > _N_MISSING_IN_MESSAGE else "")
+        others = f" ({len(empty) - 1} other set(s) also empty)" if len(empty) > 1 else ""
+        msg = (f"gene set {first.name!r}: none of its {first.n_total} genes is in the data "
+               f"({len(var)} {data_species} {id_type} IDs); missing: {shown}{others}")
+        if on_empty == "raise":
+            from dormsig.signatures.library import shipped_path
+
+            # Name the user's file too, so the CLI message points at what to fix.
+            user_file = library.path if library.path and library.path != str(shipped_path()) else None
+            raise MatchError(msg, path=user_file)
+        text = "no gene in the data for: " + ", ".join(s.name for s in empty)
+        log.warning(text)
+        warnings.warn(text, MatchWarning, stacklevel=2)
+    low = [s for s in results if s.status == "below_min_genes"]
+    if low:
+        text = "gene sets kept with fewer matched genes than min_genes: " + "; ".join(
+            f"{s.name} ({'/'.join(f'{p.part} {p.n_matched} of {p.n_total}, need {p.min_required}' for p in (s.up, s.down) if p.n_total)})"
+            for s in low
+        )
+        log.warning(text)
+        warnings.warn(text, MatchWarning, stacklevel=2)
+    return report
