@@ -305,7 +305,8 @@ def score_cmd(input_path, out, h5ad_out, reference, method, signatures, index_na
     import anndata as ad
 
     from dormsig.io import write_h5ad, write_table
-    from dormsig.tl import rank, score_table
+    from dormsig.tl import rank
+    from dormsig.tl.reference import rank_against, score_table
 
     path = _existing(input_path)
     params = {"method": method, "signatures": signatures, "index": index_name, "threads": threads, "seed": seed,
@@ -322,8 +323,10 @@ def score_cmd(input_path, out, h5ad_out, reference, method, signatures, index_na
         except Exception as exc:
             raise InputError(f"cannot read reference ({type(exc).__name__})", path=reference) from None
     adata = _score(path, method, signatures, index_name, threads, seed, backed)
-    if "dormancy_index" in adata.obsm["dormsig_scores"]:
-        rank(adata, reference=ref, seed=seed)
+    if ref is not None:
+        rank_against(adata, ref)
+    elif "dormancy_index" in adata.obsm["dormsig_scores"]:
+        rank(adata, seed=seed)
     write_table(score_table(adata), out, index=True)
     if h5ad_out is not None:
         write_h5ad(adata.to_memory() if adata.isbacked else adata, h5ad_out)
@@ -348,7 +351,8 @@ def reference_cmd(input_path, out, rule, quantile, method, signatures, index_nam
       dormsig reference cohort.h5ad --out reference.h5ad
     """
     from dormsig.io import write_h5ad
-    from dormsig.tl import make_reference, rank
+    from dormsig.tl import rank
+    from dormsig.tl.reference import make_reference
 
     path = _existing(input_path)
     params = {"method": method, "signatures": signatures, "index": index_name, "threads": threads, "seed": seed,
@@ -383,7 +387,8 @@ def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, fo
     import anndata as ad
 
     from dormsig.io import write_table
-    from dormsig.tl import rank, score_table
+    from dormsig.tl import rank
+    from dormsig.tl.reference import score_table
 
     path = _existing(scored_h5ad)
     params = {"rule": rule, "quantile": quantile, "reference": reference, "seed": seed, "permutations": permutations}
@@ -421,6 +426,7 @@ def sig_list(category):
     frame = lib.to_frame()
     if category:
         frame = frame[frame["category"] == category]
+    frame = frame.rename_axis("name").reset_index()[["name", "category", "direction", "n_up", "n_down", "score_in"]]
     click.echo(f"dormsig signature library {lib.version}: {len(frame)} sets")
     click.echo(frame.to_string(index=False))
 
@@ -458,7 +464,7 @@ def sig_export(fmt, out, signatures, force):
         lib = lib.select([s.strip() for s in signatures.split(",")])
     outs = Outputs("signatures.export", {"format": fmt, "signatures": signatures}, [], force)
     out = outs.add(out)
-    write_gmt(lib, out)
+    write_gmt(lib, out, force=True, provenance=False)  # checked above; the sidecar is written below
     outs.extra["signature_library_version"] = lib.version
     outs.finish()
 
@@ -466,9 +472,12 @@ def sig_export(fmt, out, signatures, force):
 @cli.command("methods")
 def methods_cmd():
     """List the scoring methods with their metadata (citation, range, cohort dependence)."""
-    from dormsig.tl import methods
+    import pandas as pd
 
-    click.echo(methods().to_string(index=False))
+    from dormsig.tl._registry import table
+
+    frame = pd.DataFrame(table())[["name", "single_sample", "cohort_dependent", "signed", "score_range", "citation"]]
+    click.echo(frame.to_string(index=False))
 
 
 # --------------------------------------------------------------------------- report, run, demo, verify

@@ -131,7 +131,8 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, *, force: bool, thre
     from dormsig.io import read, write_h5ad, write_table
     from dormsig.io.write import OutputSet
     from dormsig.report import write_report
-    from dormsig.tl import rank, score, score_table
+    from dormsig.tl import rank, score
+    from dormsig.tl.reference import score_table
 
     inputs = ds["input"] if isinstance(ds["input"], list) else [ds["input"]]
     params = {"dataset": name, "config": cfg, "threads": threads, "seed": seed}

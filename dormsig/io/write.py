@@ -112,7 +112,8 @@ class OutputSet:
         for p in self.inputs:
             if not p.exists():
                 raise MissingInputError("no such file or directory", path=p)
-        self.input_sha = {str(p): sha256(p) for p in self.inputs}
+        # Absolute paths, so that `dormsig verify` works from any directory.
+        self.input_sha = {str(p.resolve()): sha256(p) for p in self.inputs}
         self.command_line = command_line()
         self.paths: list[Path] = []
         self.extra: dict[str, Any] = {}
@@ -134,6 +135,6 @@ class OutputSet:
             if not p.exists():
                 continue
             rec = record(self.step, params=self.params, command_line=self.command_line, inputs=self.input_sha,
-                         output={"path": str(p), "sha256": sha256(p)}, **self.extra)
+                         output={"path": str(p.resolve()), "sha256": sha256(p)}, **self.extra)
             sides.append(write_provenance(p, rec))
         return sides

@@ -1,0 +1,40 @@
+"""One call for the CLI and the pipeline: pseudobulk when a sample key is given, then DESeq2."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+from anndata import AnnData
+
+from dormsig.de.deseq import deseq
+from dormsig.de.pseudobulk import pseudobulk
+
+
+def run_de(
+    adata: AnnData,
+    *,
+    group_key: str,
+    test: str,
+    reference: str,
+    covariates: Sequence[str] = (),
+    sample_key: str | None = None,
+    min_cells: int = 10,
+    shrink: bool = False,
+    threads: int | None = None,
+    force: bool = False,
+) -> tuple[pd.DataFrame, AnnData]:
+    """DESeq2 of ``test`` vs ``reference``: on the samples themselves (bulk) or on pseudobulk.
+
+    With ``sample_key`` the cells are summed per (sample, group) first (:func:`dormsig.de.pseudobulk`),
+    and the sample becomes a covariate of the design. Returns the results table and the AnnData
+    the model was fitted on (with ``normalised`` and ``vst`` layers and the provenance in ``uns``).
+    """
+    if sample_key is not None:
+        bulk = pseudobulk(adata, sample_key=sample_key, group_key=group_key, min_cells=min_cells)
+        covariates = tuple(dict.fromkeys([*covariates, sample_key]))
+    else:
+        bulk = adata
+    table = deseq(bulk, group_key=group_key, test=test, reference=reference, covariates=tuple(covariates),
+                  shrink=shrink, threads=threads, force=force)
+    return table, bulk
