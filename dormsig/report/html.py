@@ -1,0 +1,649 @@
+"""The self-contained HTML report.
+
+One file, no JavaScript, no network: CSS is inline and each figure is embedded as a base64
+PNG (and also written as PNG and SVG into a figures directory beside the report). Every
+piece of text from the data is HTML-escaped. A section whose input is missing stays in the
+report and says what is missing, so a reader can tell "not run" from "nothing found".
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+import os
+import string
+from collections.abc import Callable, Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from dormsig._version import __version__
+from dormsig.errors import InputError
+from dormsig.io.write import atomic_path
+from dormsig.pl.scores import CALL_COLUMN, INDEX_COLUMN, match_coverage, score_frame, scores, waterfall
+from dormsig.provenance import UNS_KEY, jsonable
+
+log = logging.getLogger(__name__)
+
+#: (anchor, heading) of every section, in order. Tests and readers rely on these headings.
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("input", "Input summary"),
+    ("signatures", "Signature match report"),
+    ("scores", "Score distributions by group"),
+    ("waterfall", "Ranked dormancy index"),
+    ("heatmap", "Signature gene heatmap"),
+    ("de", "Differential expression"),
+    ("enrichment", "Enrichment"),
+    ("provenance", "Provenance"),
+)
+DE_COLUMNS = ("gene", "baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj")
+MAX_HEATMAP_GENES = 60
+MAX_CELL = 80  # longest text shown in a table cell
+#: Every figure the report can draw (file stems in the figures directory).
+FIGURE_NAMES = ("match_coverage", "scores_by_group", "waterfall", "heatmap", "volcano", "ma")
+# Deterministic SVG ids and no creation date, so that reruns give identical figure files.
+_RC = {"svg.hashsalt": "dormsig", "svg.fonttype": "path", "font.size": 9.0}
+
+
+def write_report(
+    path: str | os.PathLike,
+    *,
+    adata: AnnData,
+    de: pd.DataFrame | str | os.PathLike | None = None,
+    enrichment: pd.DataFrame | str | os.PathLike | None = None,
+    groupby: str | None = None,
+    title: str = "dormsig report",
+    figures_dir: str | os.PathLike | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    match_report: Any = None,
+    heatmap_genes: Iterable[str] | None = None,
+    max_rows: int = 50,
+) -> Path:
+    """Write one self-contained HTML report and return its path.
+
+    Parameters
+    ----------
+    path
+        Output ``.html`` file (written atomically; an existing file is replaced: the caller, e.g.
+        the CLI, decides about ``--force`` with :func:`dormsig.io.write.check_output`).
+    adata
+        AnnData, ideally scored (:func:`dormsig.tl.score`) and ranked (:func:`dormsig.tl.rank`).
+    de
+        Result of :func:`dormsig.de.deseq` (or a path to its TSV/CSV); ``None`` = no DE run.
+    enrichment
+        Result of :func:`dormsig.de.enrich` (or a path to its TSV/CSV); ``None`` = not run.
+    groupby
+        ``obs`` column to split score distributions and the heatmap by.
+    title
+        Report title.
+    figures_dir
+        Where every figure is also saved as PNG and SVG; default ``<report stem>_figures/``
+        beside the report.
+    provenance
+        Extra provenance to show (e.g. the command line); shown with ``uns["dormsig"]``.
+    match_report
+        A :class:`dormsig.signatures.MatchReport` or its frame; default: the one recorded in
+        ``uns["dormsig"]["score"]``.
+    heatmap_genes
+        Genes for the heatmap; default: the matched signature genes recorded by scoring.
+    max_rows
+        Longest table shown (the full tables are in the pipeline's TSV outputs).
+
+    Returns
+    -------
+    The path of the written report.
+    """
+    path = Path(path)
+    if groupby is not None and groupby not in adata.obs.columns:
+        raise InputError(f"AnnData.obs has no column {groupby!r} (--groupby)")
+    figures = Path(figures_dir) if figures_dir is not None else path.parent / f"{path.stem}_figures"
+    de_frame = _read_table(de, "DE table") if de is not None else None
+    if de_frame is not None:
+        de_frame = _normalise_de(de_frame)
+    enr_frame = _read_table(enrichment, "enrichment table") if enrichment is not None else None
+    if enr_frame is not None:
+        enr_frame = _drop_unnamed(enr_frame)
+    figures.mkdir(parents=True, exist_ok=True)
+    builder = _Builder(figures, max_rows=max_rows)
+    uns = _plain(dict(adata.uns.get(UNS_KEY, {})))
+    match_frame = _match_frame(match_report, uns)
+    with matplotlib.rc_context(_RC):
+        body = [
+            _section_input(builder, adata, uns, groupby),
+            _section_signatures(builder, match_frame),
+            _section_scores(builder, adata, groupby),
+            _section_waterfall(builder, adata, uns),
+            _section_heatmap(builder, adata, groupby, uns, match_frame, de_frame, heatmap_genes),
+            _section_de(builder, de_frame),
+            _section_enrichment(builder, enr_frame),
+            _section_provenance(uns, provenance),
+        ]
+    # A figure of an earlier run that this run did not draw (e.g. a volcano plot, now without DE) would mislead.
+    for name in FIGURE_NAMES:
+        if name not in builder.drawn:
+            for suffix in ("png", "svg"):
+                (figures / f"{name}.{suffix}").unlink(missing_ok=True)
+    toc = "\n".join(f'<li><a href="#{a}">{_e(h)}</a></li>' for a, h in SECTIONS)
+    template = string.Template(resources.files("dormsig.report").joinpath("template.html").read_text("utf-8"))
+    text = template.substitute(title=_e(title), version=_e(__version__), toc=toc, body="\n".join(body))
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------
+# building blocks
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fmt(value: Any) -> str:
+    """A short, readable cell: NA for missing, 4 significant digits, scientific below 1e-3."""
+    if isinstance(value, list | tuple | np.ndarray):
+        items = [str(v) for v in value]
+        return ", ".join(items[:12]) + (f", … (+{len(items) - 12})" if len(items) > 12 else "")
+    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+        return "NA"
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e6):
+            return f"{v:.3e}"
+        return f"{v:.4g}"
+    return str(value)
+
+
+def _absent(message: str) -> str:
+    return f'<p class="absent">{_e(message)}</p>'
+
+
+def _section(anchor: str, parts: Iterable[str]) -> str:
+    heading = dict(SECTIONS)[anchor]
+    return f'<section id="{anchor}">\n<h2>{_e(heading)}</h2>\n' + "\n".join(parts) + "\n</section>"
+
+
+def _table(frame: pd.DataFrame, *, max_rows: int, index: bool = False) -> str:
+    shown = frame.head(max_rows)
+    cols = list(shown.columns)
+    head = "".join(f"<th>{_e(c)}</th>" for c in ([shown.index.name or ""] if index else []) + cols)
+    rows = []
+    for idx, row in shown.iterrows():
+        cells = [f"<th>{_e(idx)}</th>"] if index else []
+        for c in cols:
+            v = row[c]
+            cls = ' class="num"' if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool) else ""
+            text = _fmt(v)
+            if len(text) > MAX_CELL:  # e.g. leading-edge gene lists: full text on hover
+                cells.append(f'<td title="{_e(text)}">{_e(text[:MAX_CELL])}…</td>')
+            else:
+                cells.append(f"<td{cls}>{_e(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    note = ""
+    if len(frame) > max_rows:
+        note = f'<p class="note">First {max_rows} of {len(frame)} rows.</p>'
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table>" + note
+
+
+def _kv_table(items: Mapping[str, Any]) -> str:
+    rows = "\n".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>" for k, v in items.items())
+    return f"<table>\n<tbody>\n{rows}\n</tbody></table>"
+
+
+class _Builder:
+    """Renders figures: PNG + SVG to the figures directory, PNG embedded in the HTML."""
+
+    def __init__(self, figures: Path, *, max_rows: int) -> None:
+        self.figures = figures
+        self.max_rows = max_rows
+        self.drawn: list[str] = []
+
+    def figure(self, name: str, draw: Callable[[Axes], Any], *, figsize: tuple[float, float], caption: str) -> str:
+        # A bare Figure with an Agg canvas: no pyplot state, no GUI backend, nothing to leak.
+        fig = Figure(figsize=figsize, dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
+        draw(ax)
+        fig.tight_layout()
+        png = io.BytesIO()
+        fig.savefig(png, format="png")
+        svg = io.BytesIO()
+        fig.savefig(svg, format="svg", metadata={"Date": None})
+        fig.clear()
+        for suffix, buffer in (("png", png), ("svg", svg)):
+            with atomic_path(self.figures / f"{name}.{suffix}") as tmp:
+                tmp.write_bytes(buffer.getvalue())
+        self.drawn.append(name)
+        data = base64.b64encode(png.getvalue()).decode("ascii")
+        return (
+            f'<figure id="fig-{_e(name)}"><img alt="{_e(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{_e(caption)} (also <code>{_e(name)}.png</code> / <code>{_e(name)}.svg</code> "
+            f"in <code>{_e(self.figures.name)}/</code>)</figcaption></figure>"
+        )
+
+
+def _plain(value: Any) -> Any:
+    """uns content -> JSON-like Python (numpy to lists; JSON text that provenance encoded, decoded)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, pd.DataFrame):
+        return _plain(value.to_dict(orient="list"))
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, str) and value[:1] in "[{" and value[-1:] in "]}":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, str) and value == "None":
+        return None
+    return jsonable(value)
+
+
+def _read_table(value: Any, what: str) -> pd.DataFrame:
+    if isinstance(value, pd.DataFrame):
+        return value
+    path = Path(value)
+    if not path.exists():
+        raise InputError(f"{what} not found", path=path)
+    sep = "," if path.suffix.lower() == ".csv" else "\t"
+    frame = pd.read_csv(path, sep=sep)
+    if frame.columns[0].startswith("Unnamed"):  # written with the index as first column
+        frame = frame.set_index(frame.columns[0])
+        frame.index.name = None
+    return frame
+
+
+def _drop_unnamed(frame: pd.DataFrame, name: str | None = None) -> pd.DataFrame:
+    """A table read back with its index as an "Unnamed: 0" column: name that column (or drop it)."""
+    unnamed = [c for c in frame.columns if str(c).startswith("Unnamed")]
+    if not unnamed:
+        return frame
+    if name is not None and name not in frame.columns:
+        return frame.rename(columns={unnamed[0]: name})
+    return frame.drop(columns=unnamed)
+
+
+def _normalise_de(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = _drop_unnamed(frame.copy(), "gene")
+    if "gene" not in frame.columns:
+        frame.insert(0, "gene", frame.index.astype(str))
+    missing = [c for c in ("log2FoldChange", "pvalue", "padj", "baseMean") if c not in frame.columns]
+    if missing:
+        raise InputError(f"DE table lacks column(s) {', '.join(missing)}")
+    return frame.reset_index(drop=True)
+
+
+def _match_frame(match_report: Any, uns: Mapping[str, Any]) -> pd.DataFrame | None:
+    if match_report is None:
+        score = uns.get("score")
+        if isinstance(score, Mapping):
+            for key in ("match", "match_report", "matching"):
+                if key in score:
+                    match_report = score[key]
+                    break
+    if match_report is None:
+        return None
+    if hasattr(match_report, "to_frame"):
+        return _normalise_match(match_report.to_frame())
+    if isinstance(match_report, pd.DataFrame):
+        return _normalise_match(match_report)
+    value = _plain(match_report)
+    if isinstance(value, Mapping) and isinstance(value.get("sets"), list | Mapping):
+        value = value["sets"]  # a report wrapped with summary fields
+    frame = None
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        frame = pd.DataFrame(value)
+    elif isinstance(value, Mapping) and value:
+        values = list(value.values())
+        if all(isinstance(v, list) for v in values) and len({len(v) for v in values}) == 1:
+            frame = pd.DataFrame(value)
+        elif all(isinstance(v, Mapping) for v in values):
+            value = {k: _flatten_set(v) for k, v in value.items()}
+            frame = pd.DataFrame.from_dict(value, orient="index")
+            if "set" not in frame.columns:
+                frame.insert(0, "set", frame.index.astype(str))
+            frame = frame.reset_index(drop=True)
+    if frame is None:
+        log.warning("cannot read the signature match report recorded in uns['dormsig']['score']")
+        return None
+    return _normalise_match(frame)
+
+
+def _flatten_set(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One set of a match report: nested per-part records (up/down) become "parts" and "missing"."""
+    out = {k: v for k, v in row.items() if not isinstance(v, Mapping)}
+    parts = {k: v for k, v in row.items() if isinstance(v, Mapping)}
+    if parts:
+        out["parts"] = ", ".join(
+            f"{k} {_fmt(v.get('n_matched'))}/{_fmt(v.get('n_total'))}" for k, v in parts.items() if _count(v.get("n_total"))
+        )
+        if "missing" not in out:
+            out["missing"] = [g for v in parts.values() for g in (v.get("missing") or [])]
+        for name in ("n_total", "n_matched"):
+            if name not in out and all(name in v for v in parts.values()):
+                out[name] = sum(_count(v[name]) for v in parts.values())
+    return out
+
+
+def _count(value: Any) -> float:
+    if isinstance(value, list | tuple | np.ndarray):
+        return float(len(value))
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def _normalise_match(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fill set / n_total / n_matched / coverage from the other layouts a match report may have."""
+    frame = frame.copy()
+    if "set" not in frame.columns:
+        for alt in ("name", "signature"):
+            if alt in frame.columns:
+                frame = frame.rename(columns={alt: "set"})
+                break
+        else:
+            frame.insert(0, "set", frame.index.astype(str))
+    for total, matched, parts in (("n_total", "n_matched", ("up", "down")),):
+        if total not in frame.columns and all(f"n_{p}" in frame.columns for p in parts):
+            frame[total] = sum(frame[f"n_{p}"].map(_count) for p in parts)
+        if matched not in frame.columns and all(f"matched_{p}" in frame.columns for p in parts):
+            frame[matched] = sum(frame[f"matched_{p}"].map(_count) for p in parts)
+    if "coverage" not in frame.columns and {"n_total", "n_matched"} <= set(frame.columns):
+        total = frame["n_total"].map(_count)
+        frame["coverage"] = (frame["n_matched"].map(_count) / total.where(total > 0)).fillna(0.0)
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------------------
+# sections
+
+
+def _section_input(b: _Builder, adata: AnnData, uns: Mapping[str, Any], groupby: str | None) -> str:
+    summary = {
+        "observations (samples or cells)": adata.n_obs,
+        "genes": adata.n_vars,
+        "layers": ", ".join(map(str, adata.layers.keys())) or "none",
+    }
+    inp = uns.get("input")
+    parts = []
+    if isinstance(inp, Mapping):
+        for key in ("path", "paths", "file", "input", "format", "sha256", "sample_sheet", "sample_sheet_sha256"):
+            if key in inp:
+                summary[f"input {key}"] = inp[key]
+    parts.append(_kv_table(summary))
+    if isinstance(inp, Mapping):
+        parts.append("<h3>Input record</h3>")
+        parts.append(_kv_table({k: v for k, v in inp.items() if not isinstance(v, Mapping)}))
+    else:
+        parts.append(_absent("no input record (uns['dormsig']['input']): the AnnData was not read by dormsig.io.read"))
+    genes = uns.get("genes")
+    parts.append("<h3>Gene identifier harmonisation</h3>")
+    if isinstance(genes, Mapping):
+        flat = {k: v for k, v in genes.items() if not isinstance(v, Mapping)}
+        flat.update({f"{k}.{k2}": v2 for k, v in genes.items() if isinstance(v, Mapping) for k2, v2 in v.items()})
+        parts.append(_kv_table(flat))
+    else:
+        parts.append(_absent("no gene harmonisation record (uns['dormsig']['genes'])"))
+    if groupby is not None:
+        counts = adata.obs[groupby].astype(str).value_counts(sort=False).rename("n").to_frame()
+        counts.index.name = groupby
+        parts.append(f"<h3>Groups ({_e(groupby)})</h3>")
+        parts.append(_table(counts, max_rows=b.max_rows, index=True))
+    return _section("input", parts)
+
+
+def _section_signatures(b: _Builder, match_frame: pd.DataFrame | None) -> str:
+    if match_frame is None or match_frame.empty:
+        return _section("signatures", [_absent("no signature match report: no scoring run (dormsig score)")])
+    if {"n_total", "n_matched"} <= set(match_frame.columns):
+        fig = b.figure(
+            "match_coverage", lambda ax: match_coverage(match_frame, ax=ax),
+            figsize=(7.5, 1.0 + 0.26 * len(match_frame)), caption="Fraction of each gene set's genes found in the data",
+        )
+    else:
+        fig = _absent("no coverage plot: the match report has no n_total / n_matched counts")
+    cols = [c for c in ("set", "part", "parts", "n_total", "n_matched", "coverage", "status", "missing")
+            if c in match_frame]
+    return _section("signatures", [_table(match_frame[cols], max_rows=max(b.max_rows, len(match_frame))), fig])
+
+
+def _has_scores(adata: AnnData) -> bool:
+    try:
+        score_frame(adata)
+    except InputError:
+        return False
+    return True
+
+
+def _section_scores(b: _Builder, adata: AnnData, groupby: str | None) -> str:
+    if not _has_scores(adata):
+        return _section("scores", [_absent("no scores: no scoring run (dormsig score)")])
+    frame = score_frame(adata)
+    parts = []
+    if groupby is None:
+        parts.append('<p class="note">No grouping given: all observations form one group.</p>')
+    keys = list(frame.columns)
+    n_groups = 1 if groupby is None else adata.obs[groupby].nunique()
+    parts.append(b.figure(
+        "scores_by_group", lambda ax: scores(adata, groupby, ax=ax),
+        figsize=(8.0, 1.2 + 0.3 * len(keys) * max(1.0, n_groups / 2)),
+        caption="Gene-set scores and the dormancy index" + (f" by {groupby}" if groupby else ""),
+    ))
+    if groupby is not None:
+        summary = frame.groupby(adata.obs[groupby].astype(str).to_numpy()).median(numeric_only=True).T
+        summary.index.name = "score (median by group)"
+        parts.append(_table(summary, max_rows=max(b.max_rows, len(summary)), index=True))
+    return _section("scores", parts)
+
+
+def _section_waterfall(b: _Builder, adata: AnnData, uns: Mapping[str, Any]) -> str:
+    if not _has_scores(adata) or INDEX_COLUMN not in score_frame(adata).columns:
+        return _section("waterfall", [_absent("no dormancy index: no scoring run (dormsig score)")])
+    parts = [b.figure("waterfall", lambda ax: waterfall(adata, ax=ax), figsize=(9.0, 3.8),
+                      caption="Observations ranked by dormancy index, coloured by call")]
+    if CALL_COLUMN in adata.obs.columns:
+        counts = adata.obs[CALL_COLUMN].astype(str).value_counts().rename("n").to_frame()
+        counts.index.name = "call"
+        parts.append(_table(counts, max_rows=b.max_rows, index=True))
+        rule = uns.get("rank")
+        if isinstance(rule, Mapping):
+            parts.append("<h3>Calling rule</h3>")
+            parts.append(f"<pre>{_e(json.dumps(rule, indent=2, sort_keys=True, default=str))}</pre>")
+    else:
+        parts.append(_absent("no calls: dormsig.tl.rank was not run"))
+    return _section("waterfall", parts)
+
+
+def _signature_genes(uns: Mapping[str, Any], match_frame: pd.DataFrame | None) -> list[str]:
+    genes: list[str] = []
+    score = uns.get("score")
+    if isinstance(score, Mapping):
+        for key in ("genes", "matched_genes", "gene_sets"):
+            value = score.get(key)
+            if isinstance(value, Mapping):
+                # {set: [genes]} or {set: {"up": [genes], "down": [genes]}}
+                for v in value.values():
+                    if isinstance(v, Mapping):
+                        for part in v.values():
+                            genes.extend(part if isinstance(part, list) else [])
+                    elif isinstance(v, list):
+                        genes.extend(v)
+            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+                genes.extend(value)
+            if genes:
+                break
+    if not genes and match_frame is not None and "matched" in match_frame.columns:
+        for v in match_frame["matched"]:
+            genes.extend(v if isinstance(v, list) else str(v).split(","))
+    return list(dict.fromkeys(g.strip() for g in genes if isinstance(g, str) and g.strip()))
+
+
+def _section_heatmap(
+    b: _Builder, adata: AnnData, groupby: str | None, uns: Mapping[str, Any],
+    match_frame: pd.DataFrame | None, de: pd.DataFrame | None, heatmap_genes: Iterable[str] | None,
+) -> str:
+    parts = []
+    if heatmap_genes is not None:
+        genes, source = list(heatmap_genes), "the genes given"
+    else:
+        genes, source = _signature_genes(uns, match_frame), "matched signature genes"
+        if not genes and de is not None:
+            ranked = de.sort_values(["padj", "pvalue"], na_position="last")
+            genes, source = ranked["gene"].astype(str).head(MAX_HEATMAP_GENES).tolist(), "top DE genes by padj"
+            parts.append('<p class="note">No signature genes recorded by scoring; showing the top DE genes.</p>')
+    present = [g for g in dict.fromkeys(genes) if g in adata.var_names]
+    if not present:
+        return _section("heatmap", [_absent("no signature genes to show: no scoring run (dormsig score) and no DE run")])
+    if len(present) > MAX_HEATMAP_GENES:
+        # Keep the most variable genes so the figure stays legible.
+        x = adata[:, present].X
+        x = x.toarray() if hasattr(x, "toarray") else np.asarray(x)
+        order = np.argsort(-np.nanvar(x, axis=0), kind="stable")[:MAX_HEATMAP_GENES]
+        parts.append(f'<p class="note">{MAX_HEATMAP_GENES} most variable of {len(present)} {_e(source)}.</p>')
+        present = [present[i] for i in sorted(order)]
+    draw = _heatmap_function() if groupby is not None else None
+    if draw is not None:
+        # dormsig.pl.de.heatmap: genes x groups, the group means z-scored per gene.
+        what, width = "Mean expression per group (log-normalised, z-scored per gene)", 4.0 + 0.8 * adata.obs[groupby].nunique()
+    else:
+        draw, what, width = _heatmap, "Expression per observation (log-normalised, z-scored per gene)", 9.0
+    parts.append(b.figure(
+        "heatmap", lambda ax: draw(adata, present, groupby, ax=ax),
+        figsize=(min(width, 10.0), 1.5 + 0.16 * len(present)),
+        caption=f"{what} of {len(present)} {source}",
+    ))
+    return _section("heatmap", parts)
+
+
+def _heatmap_function() -> Callable[..., Axes]:
+    try:
+        from dormsig.pl.de import heatmap
+    except ImportError:
+        return _heatmap
+    return heatmap
+
+
+def _heatmap(adata: AnnData, genes: list[str], groupby: str | None, ax: Axes) -> Axes:
+    """Fallback heatmap: genes x observations, z-scored per gene, observations ordered by group."""
+    x = adata[:, genes].X
+    x = x.toarray() if hasattr(x, "toarray") else np.asarray(x, dtype=float)
+    x = np.asarray(x, dtype=float)
+    sd = x.std(axis=0)
+    z = np.divide(x - x.mean(axis=0), sd, out=np.zeros_like(x), where=sd > 0).T
+    if groupby is not None:
+        labels = adata.obs[groupby].astype(str).to_numpy()
+        order = np.argsort(labels, kind="stable")
+        z, labels = z[:, order], labels[order]
+    im = ax.imshow(z, aspect="auto", cmap="RdBu_r", vmin=-2.5, vmax=2.5, interpolation="nearest")
+    ax.set_yticks(range(len(genes)), genes, fontsize="x-small")
+    if groupby is not None:
+        bounds = np.flatnonzero(labels[1:] != labels[:-1]) + 0.5
+        for pos in bounds:
+            ax.axvline(pos, color="black", linewidth=1)
+        edges = np.concatenate([[-0.5], bounds, [labels.size - 0.5]])
+        ax.set_xticks((edges[:-1] + edges[1:]) / 2, [labels[int(np.ceil(e + 0.5))] for e in edges[:-1]])
+    else:
+        ax.set_xticks([])
+    ax.set_xlabel("observations" + (f" by {groupby}" if groupby else ""))
+    ax.figure.colorbar(im, ax=ax, label="z-score", fraction=0.03)
+    return ax
+
+
+def _section_de(b: _Builder, de: pd.DataFrame | None) -> str:
+    if de is None:
+        return _section("de", [_absent("no DE run (dormsig de)")])
+    padj = de["padj"].astype(float)
+    lfc = de["log2FoldChange"].astype(float)
+    summary = {
+        "genes tested": len(de),
+        "padj < 0.05": int((padj < 0.05).sum()),
+        "up (padj < 0.05, log2FC > 0)": int(((padj < 0.05) & (lfc > 0)).sum()),
+        "down (padj < 0.05, log2FC < 0)": int(((padj < 0.05) & (lfc < 0)).sum()),
+    }
+    volcano, ma = _de_functions()
+    parts = [
+        _kv_table(summary),
+        b.figure("volcano", lambda ax: volcano(de, ax=ax), figsize=(6.5, 5.0),
+                 caption="Volcano plot: log2 fold change against -log10 p-value"),
+        b.figure("ma", lambda ax: ma(de, ax=ax), figsize=(6.5, 4.5),
+                 caption="MA plot: log2 fold change against mean normalised count"),
+        "<h3>Top genes by adjusted p-value</h3>",
+    ]
+    cols = [c for c in DE_COLUMNS if c in de.columns]
+    top = de.sort_values(["padj", "pvalue"], na_position="last")[cols]
+    parts.append(_table(top, max_rows=min(b.max_rows, 25)))
+    return _section("de", parts)
+
+
+def _de_functions() -> tuple[Callable[..., Axes], Callable[..., Axes]]:
+    try:
+        from dormsig.pl.de import ma, volcano
+    except ImportError:
+        return _volcano, _ma
+    return volcano, ma
+
+
+def _volcano(de: pd.DataFrame, ax: Axes, alpha: float = 0.05) -> Axes:
+    """Fallback volcano plot (used only when :mod:`dormsig.pl.de` is unavailable)."""
+    p = de["pvalue"].astype(float).clip(lower=1e-300)
+    sig = (de["padj"].astype(float) < alpha).to_numpy()
+    x, y = de["log2FoldChange"].astype(float), -np.log10(p)
+    ax.scatter(x[~sig], y[~sig], s=4, color="#BBBBBB", linewidths=0)
+    ax.scatter(x[sig], y[sig], s=6, color="#D55E00", linewidths=0, label=f"padj < {alpha}")
+    ax.set_xlabel("log2 fold change")
+    ax.set_ylabel("-log10 p-value")
+    return ax
+
+
+def _ma(de: pd.DataFrame, ax: Axes, alpha: float = 0.05) -> Axes:
+    """Fallback MA plot (used only when :mod:`dormsig.pl.de` is unavailable)."""
+    sig = (de["padj"].astype(float) < alpha).to_numpy()
+    x = np.log10(de["baseMean"].astype(float).clip(lower=1e-3))
+    y = de["log2FoldChange"].astype(float)
+    ax.scatter(x[~sig], y[~sig], s=4, color="#BBBBBB", linewidths=0)
+    ax.scatter(x[sig], y[sig], s=6, color="#D55E00", linewidths=0)
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.set_xlabel("log10 mean normalised count")
+    ax.set_ylabel("log2 fold change")
+    return ax
+
+
+def _section_enrichment(b: _Builder, enrichment: pd.DataFrame | None) -> str:
+    if enrichment is None:
+        return _section("enrichment", [_absent("no enrichment run (dormsig enrich)")])
+    frame = enrichment
+    sort = [c for c in ("fdr", "pvalue") if c in frame.columns]
+    if sort:
+        frame = frame.sort_values(sort, na_position="last")
+    parts = []
+    if "fdr" in frame.columns:
+        parts.append(f'<p>{int((frame["fdr"].astype(float) < 0.05).sum())} of {len(frame)} sets with FDR &lt; 0.05.</p>')
+    parts.append(_table(frame, max_rows=b.max_rows))
+    return _section("enrichment", parts)
+
+
+def _section_provenance(uns: Mapping[str, Any], provenance: Mapping[str, Any] | None) -> str:
+    doc: dict[str, Any] = {"dormsig_version": __version__, "uns['dormsig']": uns}
+    if provenance:
+        doc["run"] = _plain(dict(provenance))
+    text = json.dumps(jsonable(doc), indent=2, sort_keys=True, default=str)
+    return _section("provenance", [f"<p>dormsig version <code>{_e(__version__)}</code>.</p>", f"<pre>{_e(text)}</pre>"])
