@@ -68,7 +68,8 @@ def jsonable(value: Any) -> Any:
 def _h5ad_safe(value: Any) -> Any:
     """anndata cannot store None, empty lists or lists of dicts in ``uns``; encode them."""
     if isinstance(value, Mapping):
-        return {str(k): _h5ad_safe(v) for k, v in value.items()}
+        # "/" in an HDF5 key would create nested groups (file paths as keys): percent-encode it.
+        return {str(k).replace("/", "%2F"): _h5ad_safe(v) for k, v in value.items()}
     if value is None:
         return "None"
     if isinstance(value, list):

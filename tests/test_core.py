@@ -62,12 +62,14 @@ def test_attach_survives_h5ad_roundtrip(tmp_path):
     import anndata as ad
 
     a = AnnData(np.ones((2, 2), dtype=np.float32))
-    attach(a, "score", {"params": {"none": None, "empty": [], "names": ["A", "B"], "nested": [{"a": 1}]}})
+    attach(a, "score", {"params": {"none": None, "empty": [], "names": ["A", "B"], "nested": [{"a": 1}]},
+                        "inputs": {"/tmp/x.csv": "abc"}})
     a.write_h5ad(tmp_path / "a.h5ad")
     b = ad.read_h5ad(tmp_path / "a.h5ad")
     params = b.uns["dormsig"]["score"]["params"]
     assert list(params["names"]) == ["A", "B"]
     assert json.loads(params["nested"]) == [{"a": 1}]
+    assert dict(b.uns["dormsig"]["score"]["inputs"]) == {"%2Ftmp%2Fx.csv": "abc"}
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
