@@ -15,7 +15,14 @@ from anndata import AnnData
 
 from dormsig.errors import InputError
 from dormsig.io._build import Parsed, build
-from dormsig.io.detect import FORMATS, check_exists, detect_format, normalise_format
+from dormsig.io.detect import (
+    FORMATS,
+    MAX_TABLE_BYTES,
+    check_exists,
+    check_table_size,
+    detect_format,
+    normalise_format,
+)
 from dormsig.io.samplesheet import join_sample_sheet, read_sample_sheet
 from dormsig.io.tables import ORIENTATIONS
 from dormsig.io.write import (
@@ -30,6 +37,7 @@ from dormsig.provenance import attach, record, sha256
 
 __all__ = [
     "FORMATS",
+    "MAX_TABLE_BYTES",
     "atomic_path",
     "check_output",
     "detect_format",
@@ -57,7 +65,8 @@ def _describe(value: Any) -> Any:
     return value
 
 
-def _parse(path: PathOrPaths, fmt: str, *, orientation: str | None, tx2gene: Any, strand: str | None) -> Parsed:
+def _parse(path: PathOrPaths, fmt: str, *, orientation: str | None, tx2gene: Any, strand: str | None,
+           max_table_bytes: int | None = None) -> Parsed:
     if orientation is not None and fmt != "table":
         raise InputError(f"orientation= applies only to delimited tables, not to {fmt}")
     if strand is not None and fmt != "star":
@@ -66,6 +75,8 @@ def _parse(path: PathOrPaths, fmt: str, *, orientation: str | None, tx2gene: Any
         raise InputError(f"tx2gene= applies only to Salmon/kallisto transcript quantifications, not to {fmt}")
     if isinstance(path, list | tuple) and fmt not in ("star", "salmon", "kallisto", "rsem"):
         raise InputError(f"a list of files is supported only for per-sample formats, not {fmt}")
+    if fmt in ("table", "featurecounts"):
+        check_table_size(path, max_table_bytes)
     if fmt == "table":
         from dormsig.io.tables import read_table
 
@@ -114,6 +125,7 @@ def read(
     strand: str | None = None,
     harmonise: bool = True,
     species: str | None = None,
+    max_table_bytes: int | None = None,
 ) -> AnnData:
     """Read counts from any supported format into an AnnData (obs = samples/cells, var = genes).
 
@@ -143,6 +155,11 @@ def read(
         Map ``var_names`` to current official symbols with :func:`dormsig.genes.harmonise`.
     species
         Passed to :func:`dormsig.genes.harmonise` (``None``: detected there).
+    max_table_bytes
+        Largest (uncompressed) text table read, in bytes; ``None``: ``$DORMSIG_MAX_TABLE_BYTES`` or
+        :data:`~dormsig.io.detect.MAX_TABLE_BYTES` (1 GiB). A text table is parsed whole into memory;
+        a larger one is refused with :class:`~dormsig.errors.InputError` naming the limit and the
+        alternatives (.h5ad, 10x .mtx, which are read sparse).
 
     Returns
     -------
@@ -173,7 +190,7 @@ def read(
         raise InputError(f"orientation must be one of {', '.join(ORIENTATIONS)}, not {orientation!r}")
     fmt = normalise_format(format) if format is not None else detect_format(paths if paths is not None else path)
     parsed = _parse(paths if paths is not None else path, fmt, orientation=orientation, tx2gene=tx2gene,
-                    strand=strand)
+                    strand=strand, max_table_bytes=max_table_bytes)
     label = paths[0] if paths is not None else path
     adata = build(parsed, label)
     info = adata.uns.pop("_dormsig_read_info")

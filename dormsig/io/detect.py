@@ -42,6 +42,90 @@ RSEM_HEADER_START = ["gene_id", "transcript_id(s)"]
 # errors raised by gzip/zlib when a .gz is truncated or corrupt
 GZ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
+#: Default limit on the uncompressed size of a delimited text table (1 GiB). Text tables are parsed
+#: whole into memory (several times their size); larger data belong in .h5ad or 10x .mtx.
+MAX_TABLE_BYTES = 1 << 30
+MAX_TABLE_ENV = "DORMSIG_MAX_TABLE_BYTES"
+
+
+def max_table_bytes(value: int | None = None) -> int:
+    """The limit in force: ``value`` if given, else ``$DORMSIG_MAX_TABLE_BYTES``, else :data:`MAX_TABLE_BYTES`."""
+    if value is not None:
+        return int(value)
+    raw = os.environ.get(MAX_TABLE_ENV, "").strip()
+    if not raw:
+        return MAX_TABLE_BYTES
+    try:
+        limit = int(float(raw))
+    except ValueError:
+        raise InputError(f"environment variable {MAX_TABLE_ENV}={raw!r} is not a number of bytes") from None
+    if limit <= 0:
+        raise InputError(f"environment variable {MAX_TABLE_ENV}={raw!r} must be a positive number of bytes")
+    return limit
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"  # pragma: no cover
+
+
+def uncompressed_size(path: str | os.PathLike) -> int:
+    """Size of a file's text: its size, or for gzip the ISIZE trailer (size mod 2**32, unwrapped).
+
+    ISIZE stores the uncompressed size modulo 4 GiB; since text compresses, the uncompressed size
+    is at least the compressed one, which tells how many times it wrapped (an estimate, enough for a limit).
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if not is_gzip(path) or size < 18:
+        return size
+    with open(path, "rb") as handle:
+        handle.seek(-4, os.SEEK_END)
+        isize = int.from_bytes(handle.read(4), "little")
+    while isize < size:
+        isize += 1 << 32
+    return isize
+
+
+def _streamed_size(path: Path, stop_after: int) -> int:
+    """Decompress and count up to ``stop_after`` bytes (memory: one 1 MiB block)."""
+    total = 0
+    try:
+        with gzip.open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                total += len(block)
+                if total > stop_after:
+                    break
+    except GZ_ERRORS as exc:
+        raise InputError(f"truncated or corrupt gzip file ({exc})", path=path) from None
+    return total
+
+
+def check_table_size(path: str | os.PathLike, limit: int | None = None) -> int:
+    """Refuse a text table whose (uncompressed) size is above the limit; return its size (or an estimate).
+
+    For gzip the ISIZE trailer is only trusted below the limit: a truncated file ends in arbitrary
+    bytes, so an ISIZE above the limit is confirmed by decompressing (at most ``limit`` bytes).
+    """
+    limit = max_table_bytes(limit)
+    path = Path(path)
+    size = uncompressed_size(path)
+    if size > limit and is_gzip(path):
+        streamed = _streamed_size(path, limit)  # raises on a truncated/corrupt stream
+        if streamed <= limit:
+            return streamed
+        size = max(size, streamed)
+    if size > limit:
+        raise InputError(
+            f"table is {_human_bytes(size)}, above the {_human_bytes(limit)} limit for text tables; convert it"
+            f" to .h5ad / 10x .mtx (e.g. with scanpy) or raise the limit with {MAX_TABLE_ENV}",
+            path=path,
+        )
+    return size
+
 
 def normalise_format(fmt: str) -> str:
     key = fmt.strip().lower()

@@ -130,6 +130,22 @@ def _split(line: str, sep: str) -> list[str]:
     return re.split(sep, line.strip()) if sep == r"\s+" else line.split(sep)
 
 
+def _check_complete_last_line(path: Path, df: pd.DataFrame, first_line: int) -> None:
+    """A plain file cut mid-line parses as a short last row of NaNs: name it as truncation instead."""
+    if is_gzip(path) or not df.iloc[-1].isna().any():
+        return
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 1))
+        last = handle.read(1)
+    if last not in (b"\n", b"\r"):
+        line = first_line + len(df) - 1
+        n_fields = int(df.iloc[-1].notna().sum())
+        raise InputError(
+            f"line {line} is incomplete ({n_fields} of {df.shape[1]} fields, no line end): the file looks truncated",
+            path=path,
+        )
+
+
 def read_table(path: str | os.PathLike, *, orientation: str | None = None) -> Parsed:
     """Parse a delimited count table into a :class:`~dormsig.io._build.Parsed`.
 
@@ -180,12 +196,15 @@ def read_table(path: str | os.PathLike, *, orientation: str | None = None) -> Pa
     except GZ_ERRORS as exc:
         raise InputError(f"truncated or corrupt gzip file ({exc})", path=path) from None
     except pd.errors.ParserError as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            raise exc.__context__ from None  # Ctrl-C during parsing is an interruption, not a bad table
         raise InputError(f"malformed table ({' '.join(str(exc).split())})", path=path) from None
     except UnicodeDecodeError:
         raise FormatError("not a UTF-8 text file", path=path) from None
     if df.empty:
         raise InputError("file has a header but no data lines", path=path)
     first_line = n_skip + 2
+    _check_complete_last_line(path, df, first_line)
     labels = df[0]
     if labels.isna().any():
         k = int(np.flatnonzero(labels.isna().to_numpy())[0])

@@ -29,7 +29,13 @@ def check_output(path: str | os.PathLike, *, force: bool = False, inputs: Iterab
             raise OutputError("refusing to overwrite an input file", path=path)
     if path.exists() and not force:
         raise OutputError("output exists; pass force=True (CLI: --force) to replace it", path=path)
+    if path.is_dir():
+        raise OutputError("output path is a directory", path=path)
     parent = resolved.parent
+    blocker = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        # e.g. out/x.h5ad where "out" is a regular file: mkdir and mkstemp would fail later
+        raise OutputError(f"cannot create output directory: {blocker} is not a directory", path=parent)
     if not parent.exists():
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -37,18 +43,40 @@ def check_output(path: str | os.PathLike, *, force: bool = False, inputs: Iterab
             raise OutputError(f"cannot create output directory ({exc.strerror})", path=parent) from None
     if not os.access(parent, os.W_OK):
         raise OutputError("output directory is not writable", path=parent)
+    _probe_writable(parent)
     return path
+
+
+def _probe_writable(directory: Path) -> None:
+    """Create and remove a hidden file: root passes ``os.access`` even where writing fails (/proc, read-only mounts)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".dormsig-probe.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise OutputError(f"output directory is not writable ({exc.strerror})", path=directory) from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write output ({exc.strerror})", path=path) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp makes the file 0600; a finished output gets the usual permissions (umask applied)
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)

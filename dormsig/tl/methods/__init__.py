@@ -1,0 +1,89 @@
+"""Scoring methods, one module each; see :mod:`dormsig.tl._registry` for their records.
+
+This package also holds what the methods share: the flat gene-set layout the kernels read,
+the chunk loop of the single-sample methods, and the result container.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dormsig.errors import InputError
+from dormsig.tl._kernels import nan_row
+from dormsig.tl._matrix import iter_csr_chunks, numba_threads, shape
+
+#: gene sets as integer column indices: name -> (up indices, down indices)
+IndexSets = Mapping[str, tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class MethodResult:
+    """Scores (cells x sets) plus optional per-set extras (e.g. singscore dispersion)."""
+
+    scores: np.ndarray
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class SetLayout:
+    """The flat layout of gene sets described in :mod:`dormsig.tl._kernels`."""
+
+    slot: np.ndarray
+    slot_gene: np.ndarray
+    set_slots: np.ndarray
+    set_ptr: np.ndarray
+
+    @classmethod
+    def build(cls, sets: IndexSets, n_genes: int) -> SetLayout:
+        halves = []
+        for up, down in sets.values():
+            halves.append(np.asarray(up, dtype=np.int64))
+            halves.append(np.asarray(down, dtype=np.int64))
+        allg = np.concatenate(halves) if halves else np.zeros(0, np.int64)
+        if allg.size and (allg.min() < 0 or allg.max() >= n_genes):
+            raise InputError(f"gene index out of range for a matrix with {n_genes} genes")
+        slot_gene = np.unique(allg)
+        slot = np.full(n_genes, -1, dtype=np.int64)
+        slot[slot_gene] = np.arange(slot_gene.size)
+        set_ptr = np.zeros(len(halves) + 1, dtype=np.int64)
+        set_ptr[1:] = np.cumsum([h.size for h in halves])
+        set_slots = slot[allg] if allg.size else np.zeros(0, np.int64)
+        return cls(slot, slot_gene, set_slots.astype(np.int64), set_ptr)
+
+
+def check_finite(block, start: int, obs_names) -> None:
+    """Raise InputError naming the first cell with a NaN/infinite value."""
+    bad = nan_row(block.data, block.indptr)
+    if bad >= 0:
+        name = obs_names[start + bad] if obs_names is not None else f"row {start + bad}"
+        raise InputError(f"cell {name!s} has NaN or infinite values; rank methods need finite expression")
+
+
+def run_chunks(
+    X,
+    n_sets: int,
+    kernel_call: Callable,
+    *,
+    chunk_size: int,
+    threads: int | None,
+    obs_names=None,
+    n_extra: int = 0,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Run ``kernel_call(block, out, *extra_outs)`` over row chunks of ``X``."""
+    n_cells, _ = shape(X)
+    out = np.zeros((n_cells, n_sets), dtype=np.float64)
+    extras = [np.zeros((n_cells, n_sets), dtype=np.float64) for _ in range(n_extra)]
+    with numba_threads(threads):
+        for start, stop, block in iter_csr_chunks(X, chunk_size):
+            check_finite(block, start, obs_names)
+            sub = np.zeros((stop - start, n_sets), dtype=np.float64)
+            sub_extra = [np.zeros_like(sub) for _ in range(n_extra)]
+            kernel_call(block, sub, *sub_extra)
+            out[start:stop] = sub
+            for e, s in zip(extras, sub_extra, strict=True):
+                e[start:stop] = s
+    return out, extras

@@ -1,0 +1,383 @@
+"""Scoring gene sets in an AnnData: ``dormsig.tl.score`` and the matrix-level ``score_matrix``."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from dormsig.errors import InputError, MatchError
+from dormsig.provenance import attach, record
+from dormsig.tl import _registry
+from dormsig.tl._matrix import shape
+from dormsig.tl.methods import IndexSets, MethodResult
+
+OBSM_KEY = "dormsig_scores"
+OBS_PREFIX = "dormsig_"
+INDEX_COLUMN = "dormancy_index"
+
+
+def score_matrix(
+    X,
+    sets: IndexSets,
+    *,
+    method: str = "ucell",
+    var_names: Sequence[str] | None = None,
+    obs_names: Sequence[str] | None = None,
+    threads: int | None = None,
+    chunk_size: int = 20000,
+    seed: int = 0,
+    max_rank: int = 1500,
+    **method_kwargs: Any,
+) -> pd.DataFrame:
+    """Score gene sets given as column indices on a cells x genes matrix.
+
+    Parameters
+    ----------
+    X
+        Cells x genes: numpy array, scipy sparse, anndata backed dataset, h5py dataset or dask array.
+    sets
+        ``{name: (up_indices, down_indices)}``; indices are columns of ``X``.
+    method
+        A registered method (see :func:`dormsig.tl.methods`).
+    var_names, obs_names
+        Names used in messages (and by the gseapy/scanpy methods); optional.
+    threads
+        numba threads for the kernels (all available when None); restored afterwards.
+    chunk_size
+        Cells per chunk read and scored at once.
+    seed
+        Seed of any random step (AUCell tie order, scanpy control genes, gseapy).
+    max_rank
+        UCell rank cap.
+    **method_kwargs
+        Method options (``w_neg`` for ucell, ``n_up`` for aucell, ``centre`` for singscore...).
+
+    Returns
+    -------
+    DataFrame of cells x sets (float64). Extra outputs (singscore dispersion) are in
+    ``result.attrs["extra"]`` and the method's effective parameters in ``result.attrs["params"]``.
+    """
+    res = _compute(X, sets, method=method, var_names=var_names, obs_names=obs_names, threads=threads,
+                   chunk_size=chunk_size, seed=seed, max_rank=max_rank, **method_kwargs)
+    index = pd.Index(obs_names) if obs_names is not None else pd.RangeIndex(shape(X)[0])
+    df = pd.DataFrame(res.scores, index=index, columns=list(sets))
+    df.attrs["extra"] = {k: pd.DataFrame(v, index=index, columns=list(sets)) for k, v in res.extra.items()}
+    df.attrs["params"] = res.params
+    return df
+
+
+def _compute(X, sets: IndexSets, *, method: str, **kwargs: Any) -> MethodResult:
+    mod = _registry.module(method)
+    clean = {k: (np.asarray(u, dtype=np.int64), np.asarray(d, dtype=np.int64)) for k, (u, d) in sets.items()}
+    return mod.compute(X, clean, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# signatures -> gene names in the data
+
+
+def _plain_sets(signatures: Mapping) -> dict[str, tuple[list[str], list[str]]]:
+    """``{name: genes}`` or ``{name: {"up": [...], "down": [...]}}`` as (up, down) lists."""
+    out = {}
+    for name, value in signatures.items():
+        if isinstance(value, Mapping):
+            unknown = set(value) - {"up", "down"}
+            if unknown:
+                raise InputError(f"signature {name!r}: keys must be 'up'/'down', got {sorted(unknown)}")
+            out[str(name)] = (list(value.get("up", []) or []), list(value.get("down", []) or []))
+        elif isinstance(value, str):
+            raise InputError(f"signature {name!r}: give a list of genes, not a single string")
+        else:
+            out[str(name)] = (list(value), [])
+    return out
+
+
+class _FallbackReport:
+    """Exact, case-sensitive matching of plain dicts (used when dormsig.signatures is absent)."""
+
+    def __init__(self, sets: dict[str, tuple[list[str], list[str]]], var_names: pd.Index):
+        present = set(var_names)
+        self._sets = sets
+        self._matched = {n: ([g for g in dict.fromkeys(u) if g in present], [g for g in dict.fromkeys(d) if g in present])
+                         for n, (u, d) in sets.items()}
+
+    def matched(self, name: str) -> tuple[list[str], list[str]]:
+        return self._matched[name]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._matched)
+
+    def to_dict(self) -> dict:
+        return {n: {"n_up": len(self._sets[n][0]), "n_down": len(self._sets[n][1]),
+                    "matched_up": len(u), "matched_down": len(d)} for n, (u, d) in self._matched.items()}
+
+
+def _signatures_module():
+    try:
+        import dormsig.signatures as sig
+    except ImportError:  # pragma: no cover - the module is part of the package
+        return None
+    return sig if hasattr(sig, "match") else None
+
+
+def _match(signatures, var_names: pd.Index, min_genes: int | None, species: str | None = None):
+    """A match report with ``.matched(name)``, ``.to_dict()``, the set names and the library version."""
+    sig = _signatures_module()
+    if sig is None:  # fallback kept for plain dicts only
+        if not isinstance(signatures, Mapping):
+            raise InputError("dormsig.signatures is not available: give signatures as a plain dict")
+        sets = _plain_sets(signatures)
+        return _FallbackReport(sets, var_names), list(sets), None
+    if isinstance(signatures, Mapping) and not hasattr(signatures, "version"):
+        signatures = {str(k): (dict(v) if isinstance(v, Mapping) else list(v)) for k, v in signatures.items()}
+    with warnings.catch_warnings():
+        # a set with no gene is reported by score() (NaN column + warning), once
+        warnings.filterwarnings("ignore", message="no gene in the data for")
+        report = sig.match(signatures, var_names, species=species, min_genes=min_genes, on_empty="warn")
+    names = _report_names(report, signatures)
+    lib = getattr(report, "library", None)
+    version = lib.get("version") if isinstance(lib, dict) else getattr(signatures, "version", None)
+    return report, names, version
+
+
+def _report_names(report, signatures) -> list[str]:
+    for attr in ("names", "set_names"):
+        value = getattr(report, attr, None)
+        if value is not None:
+            return list(value() if callable(value) else value)
+    frame = report.to_frame() if hasattr(report, "to_frame") else None
+    if frame is not None:
+        for col in ("set", "name", "signature"):
+            if col in frame.columns:
+                return list(dict.fromkeys(frame[col].astype(str)))
+        return list(dict.fromkeys(frame.index.astype(str)))
+    return list(signatures)
+
+
+def _resolve_index(index):
+    """(name, version, [(set, sign, weight), ...]) of an index spec, or None."""
+    if index is None:
+        return None
+    if isinstance(index, str | bytes) or hasattr(index, "__fspath__"):
+        sig = _signatures_module()
+        if sig is None or not hasattr(sig, "load_index"):
+            return None
+        index = sig.load_index(None if index == "default" else index)
+    if isinstance(index, Mapping):
+        raw = index["components"]
+        if isinstance(raw, str):  # provenance stores lists of dicts as JSON text
+            raw = json.loads(raw)
+        comps = [(str(c["set"]), int(c.get("sign", 1)), float(c.get("weight", 1.0))) for c in raw]
+        return str(index.get("name", "custom")), str(index.get("version", "")), comps
+    comps = [(str(c.set), int(c.sign), float(c.weight)) for c in index.components]
+    return str(index.name), str(getattr(index, "version", "")), comps
+
+
+def combine_index(scores: pd.DataFrame, components: Sequence[tuple[str, int, float]]) -> pd.Series:
+    """The dormancy index: ``sum(sign * weight * score) / sum(weight)`` over the index's sets.
+
+    Raw set scores are combined (no cohort standardisation), so a sample's index depends only on
+    that sample when the method is single-sample.
+    """
+    total = np.zeros(len(scores))
+    wsum = 0.0
+    for name, sign, weight in components:
+        total += sign * weight * scores[name].to_numpy(dtype=np.float64)
+        wsum += abs(weight)
+    if wsum == 0:
+        raise InputError("dormancy index has zero total weight")
+    return pd.Series(total / wsum, index=scores.index, name=INDEX_COLUMN)
+
+
+def _transposed_error(signatures, adata: AnnData, species: str | None) -> InputError | None:
+    """Genes x cells input: the signature genes are found in obs_names (not in var_names)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rep, names, _ = _match(signatures, pd.Index(adata.obs_names.astype(str)), None, species)
+        hits = sum(len(rep.matched(n)[0]) + len(rep.matched(n)[1]) for n in names)
+    except Exception:  # noqa: BLE001 - only a diagnostic
+        hits = 0
+    if hits == 0:
+        return None
+    return InputError(
+        f"AnnData with {adata.n_obs} obs x {adata.n_vars} vars looks transposed: signature genes are in "
+        "obs_names, not var_names; pass adata.T (cells/samples x genes)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def score(
+    adata: AnnData,
+    signatures=None,
+    *,
+    method: str = "ucell",
+    index: Any = "default",
+    layer: str | None = None,
+    threads: int | None = None,
+    chunk_size: int = 20000,
+    seed: int = 0,
+    min_genes: int | None = None,
+    max_rank: int = 1500,
+    species: str | None = None,
+    copy: bool = False,
+    **method_kwargs: Any,
+) -> AnnData | None:
+    """Score gene sets in every cell or sample.
+
+    Parameters
+    ----------
+    adata
+        Cells (or samples) x genes; in memory, backed (``read_h5ad(path, backed="r")``, read in
+        chunks) or with a dask ``X``. Rank methods read ``X`` (or ``layer``) as is: raw counts and
+        log1p-normalised values give the same ucell/aucell/singscore scores (same order, same zeros).
+    signatures
+        ``None`` (the sets of the dormancy index), names from the shipped library, a
+        ``dormsig.signatures.Library``, or a dict ``{name: genes}`` / ``{name: {"up": [...], "down": [...]}}``.
+    method
+        ``"ucell"`` (default), ``"aucell"``, ``"singscore"`` (single-sample); ``"scanpy"``, ``"zmean"``,
+        ``"ssgsea"``, ``"gsva"`` (cohort-dependent: scores change with the samples scored together).
+    index
+        Dormancy index (name, path, ``DormancyIndex`` or ``{"name", "version", "components": [{"set",
+        "sign", "weight"}]}``); its value is added as column ``dormancy_index`` when all its sets are scored.
+        ``None`` for no index.
+    layer
+        Layer to score instead of ``X``.
+    threads
+        numba threads (all available when None).
+    chunk_size
+        Cells per chunk.
+    seed
+        Seed of random steps; recorded.
+    min_genes
+        Sets with fewer matched genes are scored with a warning.
+    max_rank
+        UCell rank cap.
+    species
+        Species of the data for matching (``"human"``/``"mouse"``); detected from ``var_names`` when None.
+    copy
+        Return a scored copy instead of writing into ``adata``.
+    **method_kwargs
+        Passed to the method (``w_neg``, ``n_up``, ``centre``...).
+
+    Returns
+    -------
+    The scored copy with ``copy=True``, else ``None``. Writes ``obsm["dormsig_scores"]`` (cells x sets
+    and ``dormancy_index``), ``obs["dormsig_<set>"]`` and ``uns["dormsig"]["score"]`` (provenance:
+    method and its metadata record, parameters incl. seed/max_rank/threads, library version, index
+    name/version, the match report and the matched genes). singscore also writes
+    ``obsm["dormsig_singscore_dispersion"]``.
+
+    Notes
+    -----
+    - NaN or infinite values raise :class:`~dormsig.errors.InputError` naming the first such cell.
+    - All-zero cells are scored, never NaN: ucell gives 0 (every gene at ``max_rank``), aucell the
+      value implied by its fixed tie order, singscore the lowest up / highest down part.
+    - Rank methods expect non-negative expression (counts or log1p-normalised values); negative values
+      are ranked as values (ucell follows pyUCell: below positives, above zeros).
+    - A set with no gene in the data gets NaN scores and a warning; the index then is not computed.
+    - Input that looks genes x cells (signature genes found in ``obs_names``) raises ``InputError``.
+    """
+    info = _registry.info(method)
+    if copy and adata.isbacked:
+        raise InputError(f"{adata.filename}: copy=True is not supported for backed AnnData; score in place")
+    adata = adata.copy() if copy else adata
+    var_names = pd.Index(adata.var_names.astype(str))
+    if not var_names.is_unique:
+        raise InputError("AnnData var_names are not unique; run adata.var_names_make_unique() or dormsig.pp.harmonise_genes")
+    idx_spec = _resolve_index(index)
+    if signatures is None:
+        if idx_spec is None:
+            raise InputError("signatures=None needs a dormancy index to take the sets from (index is None)")
+        signatures = _index_signatures(idx_spec)
+    elif isinstance(signatures, list | tuple) and all(isinstance(s, str) for s in signatures):
+        signatures = _library_subset(list(signatures))
+    try:
+        report, names, lib_version = _match(signatures, var_names, min_genes, species)
+    except MatchError as exc:
+        err = _transposed_error(signatures, adata, species)
+        raise (err or exc) from None
+    if isinstance(signatures, Mapping):  # keep the caller's order
+        order = {str(k): i for i, k in enumerate(signatures)}
+        names = sorted(names, key=lambda n: order.get(n, len(order)))
+    matched = {n: tuple(report.matched(n)) for n in names}
+    sizes = {n: len(u) + len(d) for n, (u, d) in matched.items()}
+    if sum(sizes.values()) == 0:
+        err = _transposed_error(signatures, adata, species)
+        raise err or MatchError("no signature gene is found in var_names; check the gene identifiers "
+                                "(dormsig.pp.harmonise_genes) or pass species=")
+    for n, k in sizes.items():
+        if k == 0:
+            warnings.warn(f"signature {n!r} has no gene in the data; its score is NaN", UserWarning, stacklevel=2)
+        elif min_genes is not None and k < min_genes and isinstance(report, _FallbackReport):
+            # (dormsig.signatures.match warns itself for its reports)
+            warnings.warn(f"signature {n!r} has {k} genes in the data (< min_genes={min_genes}); scored anyway",
+                          UserWarning, stacklevel=2)
+    scored = [n for n in names if sizes[n] > 0]
+    sets = {n: (var_names.get_indexer(matched[n][0]), var_names.get_indexer(matched[n][1])) for n in scored}
+
+    X = adata.layers[layer] if layer is not None else adata.X
+    if X is None:
+        raise InputError("AnnData has no X to score")
+    obs_names = adata.obs_names
+    res = _compute(X, sets, method=method, var_names=var_names, obs_names=obs_names, threads=threads,
+                   chunk_size=chunk_size, seed=seed, max_rank=max_rank, **method_kwargs)
+    table = pd.DataFrame(np.nan, index=adata.obs_names, columns=names, dtype=np.float64)
+    if scored:
+        table.loc[:, scored] = res.scores
+    index_rec = None
+    if idx_spec is not None:
+        name, version, comps = idx_spec
+        index_rec = {"name": name, "version": version,
+                     "components": [{"set": s, "sign": sg, "weight": w} for s, sg, w in comps]}
+        if all(s in scored for s, _, _ in comps):
+            table[INDEX_COLUMN] = combine_index(table, comps).to_numpy()
+            index_rec["computed"] = True
+        else:
+            index_rec["computed"] = False
+    adata.obsm[OBSM_KEY] = table
+    for col in table.columns:
+        adata.obs[f"{OBS_PREFIX}{col}"] = table[col].to_numpy()
+    for key, values in res.extra.items():
+        extra = pd.DataFrame(np.nan, index=adata.obs_names, columns=names, dtype=np.float64)
+        if scored:
+            extra.loc[:, scored] = values
+        adata.obsm[f"dormsig_{method}_{key}"] = extra
+    params = {"method": method, "layer": layer, "threads": threads, "chunk_size": chunk_size, "seed": seed,
+              "min_genes": min_genes, "max_rank": max_rank, **{k: _plain(v) for k, v in method_kwargs.items()},
+              **res.params}
+    rec = record("score", method=method, params=params, method_info=info.to_dict(),
+                 library_version=None if lib_version is None else str(lib_version), index=index_rec,
+                 match=report.to_dict(), sets=names, n_genes_matched=sizes,
+                 genes={n: {"up": list(map(str, matched[n][0])), "down": list(map(str, matched[n][1]))} for n in names})
+    attach(adata, "score", rec)
+    return adata if copy else None
+
+
+def _plain(value):
+    return value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
+
+
+def _index_signatures(idx_spec):
+    """The library sets an index is made of (needs dormsig.signatures)."""
+    return _library_subset([s for s, _, _ in idx_spec[2]])
+
+
+def _library_subset(names: list[str]):
+    sig = _signatures_module()
+    if sig is None or not hasattr(sig, "load_library"):
+        raise InputError("set names need the shipped library (dormsig.signatures); give a dict of genes instead")
+    lib = sig.load_library()
+    missing = [n for n in names if n not in lib]
+    if missing:
+        raise InputError(f"signature library {lib.version} has no set named {', '.join(missing)}")
+    return sig.Library([lib[n] for n in names], version=lib.version, name=lib.name)
