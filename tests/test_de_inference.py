@@ -230,3 +230,16 @@ def test_bad_arguments() -> None:
         FastInference(threads=0)
     with pytest.raises(ValueError, match="chunk_size"):
         FastInference(chunk_size=0)
+
+
+def test_lfc_shrink_same_as_pydeseq2() -> None:
+    counts, meta = _load_r_case("single_factor")
+    res = []
+    for inf in (FastInference(threads=1), DefaultInference(n_cpus=1)):
+        dds, ds = _run(counts, meta, "~condition", ["condition", "B", "A"], inf)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds.lfc_shrink(coeff="condition[T.B]")
+        res.append(ds.results_df)
+    np.testing.assert_allclose(res[0].log2FoldChange, res[1].log2FoldChange, rtol=1e-6)
+    np.testing.assert_allclose(res[0].lfcSE, res[1].lfcSE, rtol=1e-6)

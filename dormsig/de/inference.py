@@ -16,7 +16,12 @@ Agreement with ``DefaultInference``:
   approximates (differences are within PyDESeq2's own optimiser tolerance).
 - Genes where PyDESeq2 leaves its fast path (IRLS diverges or hits ``maxiter``; the
   dispersion optimiser does not converge) are handed to PyDESeq2's own per-gene routine,
-  so they get exactly PyDESeq2's fallback (L-BFGS-B, then grid search).
+  so they get exactly PyDESeq2's fallback (L-BFGS-B, then grid search). So are, by
+  default, dispersion fits starting or ending in the flat region near ``min_disp``
+  (see ``flat_start_fallback``); a start that L-BFGS-B would accept at once (projected
+  gradient <= 1e-5, evaluated exactly as PyDESeq2 evaluates it) is kept as PyDESeq2 keeps it.
+- The likelihood uses scipy's own ``gammaln``/``psi`` and numpy's summation order, so
+  PyDESeq2's deviance-based IRLS stopping rule takes the same decisions even at alpha ~ 1e-8.
 - apeGLM LFC shrinkage (:meth:`FastInference.lfc_shrink_nbinom_glm`) calls PyDESeq2's
   per-gene ``nbinomGLM`` in a plain loop (no process pool); it is not vectorised.
 

@@ -56,22 +56,47 @@ def ucell_kernel(data, indices, indptr, slot, set_slots, set_ptr, max_rank, w_ne
     n_sets = (set_ptr.size - 1) // 2
     for i in prange(n_cells):
         start, end = indptr[i], indptr[i + 1]
-        srt = np.sort(data[start:end])  # stored entries; explicit zeros are skipped below
-        n_stored = end - start
-        n_explicit_zero = np.searchsorted(srt, 0.0, side="right") - np.searchsorted(srt, 0.0, side="left")
         rank = np.full(n_slots, float(max_rank))
-        for k in range(start, end):
-            s = slot[indices[k]]
-            if s >= 0:
-                v = data[k]
+        # the nonzero set genes of this cell, sorted by value
+        k = 0
+        for q in range(start, end):
+            if slot[indices[q]] >= 0 and data[q] != 0:
+                k += 1
+        if k > 0:
+            sv = np.empty(k)
+            ss = np.empty(k, dtype=np.int64)
+            k = 0
+            for q in range(start, end):
+                s = slot[indices[q]]
+                if s >= 0 and data[q] != 0:
+                    sv[k] = data[q]
+                    ss[k] = s
+                    k += 1
+            order = np.argsort(sv)
+            u = sv[order]
+            # one pass over the row: for every set value, count the nonzeros above it and equal to it
+            # (difference arrays over the sorted set values; cheaper than sorting the whole row)
+            greater = np.zeros(k + 1)
+            equal = np.zeros(k + 1)
+            for q in range(start, end):
+                v = data[q]
                 if v == 0:
                     continue
-                lo = np.searchsorted(srt, v, side="left")
-                hi = np.searchsorted(srt, v, side="right")
-                greater = n_stored - hi - (n_explicit_zero if v < 0 else 0)  # among nonzeros only
-                r = greater + (hi - lo + 1) / 2.0  # average tie position
+                lo = np.searchsorted(u, v, side="left")
+                greater[0] += 1.0
+                greater[lo] -= 1.0
+                if lo < k and u[lo] == v:
+                    hi = np.searchsorted(u, v, side="right")
+                    equal[lo] += 1.0
+                    equal[hi] -= 1.0
+            g_run = 0.0
+            e_run = 0.0
+            for j in range(k):
+                g_run += greater[j]
+                e_run += equal[j]
+                r = g_run + (e_run + 1.0) / 2.0  # values above + average position among ties
                 if r <= max_rank:
-                    rank[s] = r
+                    rank[ss[order[j]]] = r
         for j in range(n_sets):
             part = np.zeros(2)
             for d in range(2):
