@@ -73,17 +73,24 @@ def _signature_arg(value: str | None) -> Any:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _read_any(path: Path, **options: Any):
-    """An .h5ad written by dormsig is loaded as is; any other file goes through io.read."""
+def _read_h5ad(path: str | os.PathLike, *, backed: bool = False, what: str = "input"):
+    """anndata.read_h5ad with its errors (h5py OSError, KeyError...) turned into one-line InputErrors."""
     import anndata as ad
 
+    path = _existing(path)
+    try:
+        return ad.read_h5ad(path, backed="r" if backed else None)
+    except Exception as exc:  # h5py raises OSError/KeyError subclasses for truncated or foreign files
+        raise InputError(f"cannot read {what} .h5ad ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
+                         path=path) from None
+
+
+def _read_any(path: Path, **options: Any):
+    """An .h5ad written by dormsig is loaded as is; any other file goes through io.read."""
     from dormsig.io import read
 
     if path.suffix == ".h5ad":
-        try:
-            adata = ad.read_h5ad(path)
-        except Exception as exc:  # h5py raises OSError/KeyError subclasses for corrupt files
-            raise InputError(f"cannot read .h5ad ({type(exc).__name__}: {exc})", path=path) from None
+        adata = _read_h5ad(path)
         if "dormsig" in adata.uns and "input" in adata.uns["dormsig"]:
             return adata
     return read(path, **options)
@@ -216,7 +223,7 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
     write_table(table, out, index=False)
     if h5ad_out is not None:
         write_h5ad(bulk, h5ad_out)
-    outs.extra["de"] = bulk.uns.get("dormsig", {}).get("de", {})
+    outs.extra["de"] = bulk.uns.get("dormsig", {}).get("dormsig_de", {})
     outs.finish()
     n_sig = int((table["padj"] < 0.05).sum())
     click.echo(f"{out}: {len(table)} genes, {n_sig} with padj < 0.05 ({test_level} vs {reference})")
@@ -271,14 +278,13 @@ def _score_options(func: Callable) -> Callable:
 
 
 def _score(path: Path, method, signatures, index_name, threads, seed, backed):
-    import anndata as ad
 
     from dormsig.tl import score
 
     if backed:
         if path.suffix != ".h5ad":
             raise InputError("--backed needs an .h5ad file", path=path)
-        adata = ad.read_h5ad(path, backed="r")
+        adata = _read_h5ad(path, backed=True)
     else:
         adata = _read_any(path)
     score(adata, _signature_arg(signatures), method=method, index=index_name, threads=threads, seed=seed)
@@ -302,7 +308,6 @@ def score_cmd(input_path, out, h5ad_out, reference, method, signatures, index_na
     Example:
       dormsig score new_samples.csv --reference reference.h5ad --out scores.tsv
     """
-    import anndata as ad
 
     from dormsig.io import write_h5ad, write_table
     from dormsig.tl import rank
@@ -314,14 +319,7 @@ def score_cmd(input_path, out, h5ad_out, reference, method, signatures, index_na
     outs = Outputs("score", params, [path, reference], force)
     out = outs.add(out)
     h5ad_out = outs.add(h5ad_out)
-    ref = None
-    if reference is not None:
-        try:
-            ref = ad.read_h5ad(_existing(reference))
-        except DormsigError:
-            raise
-        except Exception as exc:
-            raise InputError(f"cannot read reference ({type(exc).__name__})", path=reference) from None
+    ref = _read_h5ad(reference, what="reference") if reference is not None else None
     adata = _score(path, method, signatures, index_name, threads, seed, backed)
     if ref is not None:
         rank_against(adata, ref)
@@ -384,7 +382,6 @@ def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, fo
     Example:
       dormsig rank scored.h5ad --rule mixture --out ranked.tsv
     """
-    import anndata as ad
 
     from dormsig.io import write_table
     from dormsig.tl import rank
@@ -397,7 +394,7 @@ def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, fo
     adata = _read_any(path)
     if "dormsig_scores" not in adata.obsm:
         raise InputError("not scored yet: run 'dormsig score ... --h5ad-out' first", path=path)
-    ref = ad.read_h5ad(reference) if reference else None
+    ref = _read_h5ad(reference, what="reference") if reference else None
     rank(adata, rule=rule, quantile=quantile, reference=ref, seed=seed, n_permutations=permutations)
     write_table(score_table(adata).sort_values("dormsig_rank"), out, index=True)
     outs.extra["rank"] = adata.uns["dormsig"].get("rank", {})
@@ -496,7 +493,6 @@ def report_cmd(adata_path, de_path, enr_path, groupby, title, out, force):
     Example:
       dormsig report --adata scored.h5ad --de de.tsv --enrichment enrichment.tsv --out report.html
     """
-    import anndata as ad
     import pandas as pd
 
     from dormsig.report import write_report
@@ -504,7 +500,7 @@ def report_cmd(adata_path, de_path, enr_path, groupby, title, out, force):
     inputs = [_existing(p) for p in (adata_path, de_path, enr_path) if p]
     outs = Outputs("report", {"groupby": groupby, "title": title}, inputs, force)
     out = outs.add(out)
-    adata = ad.read_h5ad(adata_path)
+    adata = _read_h5ad(adata_path)
     de = pd.read_csv(de_path, sep=None, engine="python") if de_path else None
     enr = pd.read_csv(enr_path, sep=None, engine="python") if enr_path else None
     write_report(out, adata=adata, de=de, enrichment=enr, groupby=groupby, title=title)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -144,11 +145,19 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, *, force: bool, thre
     scores_path = outs.add(out / "scores.tsv")
     scored_path = outs.add(out / "scored.h5ad")
     report_path = outs.add(out / "report.html")
+    # Everything is written into a hidden staging directory and moved into place only when the dataset
+    # is complete: a killed run leaves no final output behind, so a rerun needs no --force.
+    stage = out.parent / f".{out.name}.partial"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+
+    def staged(path: Path) -> Path:
+        return stage / path.relative_to(out)
 
     log.info("[%s] reading %s", name, ", ".join(map(str, inputs)))
     read_opts = {k: ds[k] for k in ("sample_sheet", "format", "orientation", "species", "tx2gene") if k in ds}
     adata = read(inputs[0] if len(inputs) == 1 else inputs, **read_opts)
-    write_h5ad(adata, data_path)
+    write_h5ad(adata, staged(data_path))
 
     de_tables: dict[str, Any] = {}
     enrichments: dict[str, Any] = {}
@@ -172,9 +181,9 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, *, force: bool, thre
             skipped[label] = str(exc)
             continue
         de_path, enr_path = de_paths[path_key]
-        write_table(table, de_path, index=False)
+        write_table(table, staged(de_path), index=False)
         enr = enrich(table, seed=seed, permutations=cfg["de"]["enrichment_permutations"], threads=threads)
-        write_table(enr, enr_path, index=False)
+        write_table(enr, staged(enr_path), index=False)
         de_tables[label], enrichments[label] = table, enr
 
     log.info("[%s] scoring (%s)", name, cfg["score"]["method"])
@@ -184,17 +193,33 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, *, force: bool, thre
     score(adata, signatures, method=cfg["score"]["method"], index=cfg["score"]["index"], threads=threads, seed=seed)
     if "dormancy_index" in adata.obsm["dormsig_scores"]:
         rank(adata, rule=cfg["rank"]["rule"], quantile=cfg["rank"]["quantile"], seed=seed)
-    write_table(score_table(adata), scores_path, index=True)
+    write_table(score_table(adata), staged(scores_path), index=True)
     adata.uns.setdefault("dormsig", {})["skipped_contrasts"] = skipped or {"none": ""}
-    write_h5ad(adata, scored_path)
+    write_h5ad(adata, staged(scored_path))
 
     first = next(iter(de_tables), None)
     groupby = contrasts[0][1] if contrasts and contrasts[0][1] in adata.obs else None
-    write_report(report_path, adata=adata, de=de_tables.get(first), enrichment=enrichments.get(first),
+    write_report(staged(report_path), adata=adata, de=de_tables.get(first), enrichment=enrichments.get(first),
                  groupby=groupby, title=f"dormsig report: {name}" + (f" ({first})" if first else ""))
     outs.extra["skipped_contrasts"] = skipped
+    _promote(stage, out, outs.paths)
     outs.finish()
     return report_path
+
+
+def _promote(stage: Path, out: Path, registered: list[Path]) -> None:
+    """Move a finished dataset from its staging directory into ``out``; drop stale outputs of earlier runs."""
+    out.mkdir(parents=True, exist_ok=True)
+    for path in registered:  # e.g. the DE table of a contrast skipped this time but run last time
+        if not (stage / path.relative_to(out)).exists():
+            for old in (path, Path(f"{path}.provenance.json")):
+                old.unlink(missing_ok=True)
+    for item in sorted(stage.iterdir()):
+        target = out / item.name
+        if target.is_dir() and item.is_dir():
+            shutil.rmtree(target)
+        os.replace(item, target)
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 __all__ = ["DormsigError", "demo_config", "load_config", "run_pipeline", "schema", "validate_config"]

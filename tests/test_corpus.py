@@ -150,11 +150,12 @@ def _call_score(path: str, signatures=None, method: str = "ucell"):
 
 
 def _call_score_all_methods(path: str) -> dict[str, pd.DataFrame]:
-    from dormsig.tl import methods, score
+    from dormsig.tl import score
 
     adata = _load(path)
     out = {}
-    for method in methods():
+    # every built-in method except the gseapy-backed ssgsea/gsva (slow to import; cohort methods)
+    for method in ("ucell", "aucell", "singscore", "zmean", "scanpy"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             score(adata, None, method=method)

@@ -16,12 +16,14 @@ INFO = MethodInfo(
     cohort_dependent=False,
     signed=True,
     single_sample=True,
-    signed_rule="centred up score + centred (1 - down score); each part in [-0.5, 0.5]",
+    signed_rule="centred up score + centred (1 - down score); each part in [-0.5, 0.5] without ties",
     notes="Ranks by increasing value with ties at the minimum (R rank, ties.method='min', the singscore "
     "default); each part normalised by its theoretical bounds ((n+1)/2, (2N-n+1)/2) and centred by -0.5. "
     "Dispersion = R mad (x 1.4826) of the set genes' ranks, summed over parts, in "
     "obsm['dormsig_singscore_dispersion']. An all-zero sample ranks every gene 1 (all tied): its up part is "
-    "the lowest possible value, (1 - (n+1)/2) / bound range - 0.5, its down part the highest.",
+    "the lowest possible value, (1 - (n+1)/2) / bound range - 0.5, its down part the highest. "
+    "score_range is the range without ties: because tied genes share the minimum rank (as in R), a part can "
+    "pass its bound by up to (n-1)/(2(N-n)) for a set of n of N genes (e.g. 1.05 with N=12, n=2).",
     extra_outputs=("dispersion",),
 )
 
