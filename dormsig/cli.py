@@ -73,7 +73,7 @@ def _signature_arg(value: str | None) -> Any:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _read_h5ad(path: str | os.PathLike, *, backed: bool = False, what: str = "input"):
+def _read_h5ad(path: str | os.PathLike, *, backed: bool = False, what: str = ""):
     """anndata.read_h5ad with its errors (h5py OSError, KeyError...) turned into one-line InputErrors."""
     import anndata as ad
 
@@ -81,7 +81,7 @@ def _read_h5ad(path: str | os.PathLike, *, backed: bool = False, what: str = "in
     try:
         return ad.read_h5ad(path, backed="r" if backed else None)
     except Exception as exc:  # h5py raises OSError/KeyError subclasses for truncated or foreign files
-        raise InputError(f"cannot read {what} .h5ad ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
+        raise InputError(f"cannot read {what + ' ' if what else ''}.h5ad ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
                          path=path) from None
 
 
@@ -223,7 +223,8 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
     write_table(table, out, index=False)
     if h5ad_out is not None:
         write_h5ad(bulk, h5ad_out)
-    outs.extra["de"] = bulk.uns.get("dormsig", {}).get("dormsig_de", {})
+    de_rec = bulk.uns.get("dormsig", {}).get("dormsig_de", {})
+    outs.extra["de"] = {k: v for k, v in de_rec.items() if k != "table"}  # the table is the output itself
     outs.finish()
     n_sig = int((table["padj"] < 0.05).sum())
     click.echo(f"{out}: {len(table)} genes, {n_sig} with padj < 0.05 ({test_level} vs {reference})")
