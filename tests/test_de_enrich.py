@@ -11,7 +11,7 @@ import pytest
 
 from dormsig.de import enrich, read_de_table
 from dormsig.de.enrich import _irwin_hall_cdf, rank_position_test
-from dormsig.pl.de import running_sum_curve
+from dormsig.pl.de_plots import running_sum_curve
 
 DATA = Path(__file__).parent / "data" / "de"
 

@@ -15,7 +15,7 @@ from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
 from dormsig.errors import InputError  # noqa: E402
-from dormsig.pl.scores import CALL_COLOURS, match_coverage, scores, waterfall  # noqa: E402
+from dormsig.pl.score_plots import CALL_COLOURS, match_coverage, scores, waterfall  # noqa: E402
 
 
 def _scored(n: int = 12, seed: int = 0) -> ad.AnnData:

@@ -1,7 +1,7 @@
 """Plots: each takes ``ax=``, returns the axes and never calls ``plt.show()``.
 
-- DE (:mod:`dormsig.pl.de`): ``volcano``, ``ma``, ``heatmap``, ``running_sum``
-- scores (:mod:`dormsig.pl.scores`): ``scores``, ``waterfall``
+- DE (:mod:`dormsig.pl.de_plots`): ``volcano``, ``ma``, ``heatmap``, ``running_sum``
+- scores (:mod:`dormsig.pl.score_plots`): ``scores``, ``waterfall``
 
 Functions are loaded on first access so that importing one family does not import the other.
 """
@@ -11,12 +11,13 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "volcano": "de",
-    "ma": "de",
-    "heatmap": "de",
-    "running_sum": "de",
-    "scores": "scores",
-    "waterfall": "scores",
+    "volcano": "de_plots",
+    "ma": "de_plots",
+    "heatmap": "de_plots",
+    "running_sum": "de_plots",
+    "scores": "score_plots",
+    "waterfall": "score_plots",
+    "match_coverage": "score_plots",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from dormsig._version import __version__
 from dormsig.errors import InputError
 from dormsig.io.write import atomic_path
-from dormsig.pl.scores import CALL_COLUMN, INDEX_COLUMN, match_coverage, score_frame, scores, waterfall
+from dormsig.pl.score_plots import CALL_COLUMN, INDEX_COLUMN, match_coverage, score_frame, scores, waterfall
 from dormsig.provenance import UNS_KEY, jsonable
 
 log = logging.getLogger(__name__)
@@ -522,7 +522,7 @@ def _section_heatmap(
         present = [present[i] for i in sorted(order)]
     draw = _heatmap_function() if groupby is not None else None
     if draw is not None:
-        # dormsig.pl.de.heatmap: genes x groups, the group means z-scored per gene.
+        # dormsig.pl.de_plots.heatmap: genes x groups, the group means z-scored per gene.
         what, width = "Mean expression per group (log-normalised, z-scored per gene)", 4.0 + 0.8 * adata.obs[groupby].nunique()
     else:
         draw, what, width = _heatmap, "Expression per observation (log-normalised, z-scored per gene)", 9.0
@@ -536,7 +536,7 @@ def _section_heatmap(
 
 def _heatmap_function() -> Callable[..., Axes]:
     try:
-        from dormsig.pl.de import heatmap
+        from dormsig.pl.de_plots import heatmap
     except ImportError:
         return _heatmap
     return heatmap
@@ -596,14 +596,14 @@ def _section_de(b: _Builder, de: pd.DataFrame | None) -> str:
 
 def _de_functions() -> tuple[Callable[..., Axes], Callable[..., Axes]]:
     try:
-        from dormsig.pl.de import ma, volcano
+        from dormsig.pl.de_plots import ma, volcano
     except ImportError:
         return _volcano, _ma
     return volcano, ma
 
 
 def _volcano(de: pd.DataFrame, ax: Axes, alpha: float = 0.05) -> Axes:
-    """Fallback volcano plot (used only when :mod:`dormsig.pl.de` is unavailable)."""
+    """Fallback volcano plot (used only when :mod:`dormsig.pl.de_plots` is unavailable)."""
     p = de["pvalue"].astype(float).clip(lower=1e-300)
     sig = (de["padj"].astype(float) < alpha).to_numpy()
     x, y = de["log2FoldChange"].astype(float), -np.log10(p)
@@ -615,7 +615,7 @@ def _volcano(de: pd.DataFrame, ax: Axes, alpha: float = 0.05) -> Axes:
 
 
 def _ma(de: pd.DataFrame, ax: Axes, alpha: float = 0.05) -> Axes:
-    """Fallback MA plot (used only when :mod:`dormsig.pl.de` is unavailable)."""
+    """Fallback MA plot (used only when :mod:`dormsig.pl.de_plots` is unavailable)."""
     sig = (de["padj"].astype(float) < alpha).to_numpy()
     x = np.log10(de["baseMean"].astype(float).clip(lower=1e-3))
     y = de["log2FoldChange"].astype(float)
