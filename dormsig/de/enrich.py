@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from dormsig._stats import bh_adjust
 from dormsig.errors import ConfigError, FormatError, InputError, MissingInputError
 from dormsig.provenance import record
 
@@ -159,22 +160,11 @@ def _as_ranking(de: Any, stat: str | None, key: str) -> tuple[pd.Series, bool, s
     return rnk, bool(de.attrs.get("partial", False)), str(de.attrs.get("metric", stat))
 
 
-def _parse_gmt(path: Path) -> dict[str, list[str]]:
-    sets: dict[str, list[str]] = {}
-    for line in path.read_text().splitlines():
-        parts = [p.strip() for p in line.split("\t")]
-        if len(parts) >= 3 and parts[0]:
-            sets[parts[0]] = [g for g in parts[2:] if g]
-    return sets
-
-
 def _as_sets(signatures: Any) -> dict[str, list[str]]:
     """Flatten signatures into ``{name: genes}``; up/down signatures give ``name|up``/``name|down``."""
     if signatures is None:
-        try:
-            from dormsig.signatures import load_library
-        except ImportError as exc:
-            raise ConfigError(f"enrich: the signature library is not available ({exc}); pass signatures=") from None
+        from dormsig.signatures import load_library
+
         signatures = load_library()
     if isinstance(signatures, list | tuple) and signatures and all(isinstance(s, str) for s in signatures):
         # names of library sets (CLI --signatures A,B)
@@ -186,15 +176,12 @@ def _as_sets(signatures: Any) -> dict[str, list[str]]:
             raise InputError(f"enrich: unknown signature name(s) {missing}; see 'dormsig signatures list'")
         signatures = {s: lib[s] for s in signatures}
     if isinstance(signatures, str | os.PathLike):
-        path = Path(signatures)
-        try:
-            from dormsig.signatures import read_signatures
+        from dormsig.signatures import read_signatures
 
-            signatures = read_signatures(path)
-        except ImportError:
-            if not path.exists():
-                raise MissingInputError("signature file not found", path=path) from None
-            signatures = _parse_gmt(path)
+        path = Path(signatures)
+        if not path.exists():
+            raise MissingInputError("signature file not found", path=path)
+        signatures = read_signatures(path)
     if not isinstance(signatures, Mapping):
         raise InputError(f"enrich: signatures must be a mapping {{name: genes}} or a path, not {type(signatures).__name__}")
     sets: dict[str, list[str]] = {}
@@ -242,17 +229,6 @@ def rank_position_test(ranking: pd.Series, genes: Iterable[str]) -> tuple[float,
     lead = [g for g in genes if np.sign(ranking[g]) == sign]
     lead.sort(key=lambda g: -sign * ranking[g])
     return effect, p, lead
-
-
-def _bh(p: np.ndarray) -> np.ndarray:
-    p = np.asarray(p, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        from scipy.stats import false_discovery_control
-
-        out[ok] = false_discovery_control(p[ok], method="bh")
-    return out
 
 
 def enrich(
@@ -348,7 +324,7 @@ def enrich(
 
     table = pd.DataFrame(list(rows.values()), columns=list(COLUMNS))
     rank_rows = table["method"].str.startswith("rank_position").to_numpy()
-    table.loc[rank_rows, "fdr"] = _bh(table.loc[rank_rows, "pvalue"].to_numpy())
+    table.loc[rank_rows, "fdr"] = bh_adjust(table.loc[rank_rows, "pvalue"].to_numpy())
     table = table.sort_values(["pvalue", "set"], na_position="last").reset_index(drop=True)
 
     import gseapy

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from dormsig._stats import bh_adjust
 from dormsig.errors import InputError, ReferenceMismatchError
 from dormsig.provenance import UNS_KEY, attach, record
 from dormsig.tl.score import INDEX_COLUMN, OBSM_KEY, _resolve_index, combine_index, score_matrix
@@ -58,15 +59,6 @@ def _percentile(values: np.ndarray, ref: np.ndarray) -> np.ndarray:
     lo = np.searchsorted(srt, values, side="left")
     hi = np.searchsorted(srt, values, side="right")
     return 100.0 * (lo + hi) / (2.0 * srt.size)
-
-
-def _bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values."""
-    n = p.size
-    order = np.argsort(p)
-    adj = np.empty(n)
-    adj[order] = np.minimum.accumulate((p[order] * n / np.arange(1, n + 1))[::-1])[::-1]
-    return np.minimum(adj, 1.0)
 
 
 def rank(
@@ -143,7 +135,7 @@ def rank(
         extra["threshold"] = threshold
     else:
         pval = _permutation_pvalues(adata, rec, spec, values, n_permutations, n_bins, seed)
-        padj = _bh(pval)
+        padj = bh_adjust(pval)
         adata.obs["dormsig_pvalue"] = pval
         adata.obs["dormsig_padj"] = padj
         dormant = padj < alpha
