@@ -520,9 +520,10 @@ def _section_heatmap(
         order = np.argsort(-np.nanvar(x, axis=0), kind="stable")[:MAX_HEATMAP_GENES]
         parts.append(f'<p class="note">{MAX_HEATMAP_GENES} most variable of {len(present)} {_e(source)}.</p>')
         present = [present[i] for i in sorted(order)]
-    draw = _heatmap_function() if groupby is not None else None
-    if draw is not None:
+    if groupby is not None:
         # dormsig.pl.de_plots.heatmap: genes x groups, the group means z-scored per gene.
+        from dormsig.pl.de_plots import heatmap as draw
+
         what, width = "Mean expression per group (log-normalised, z-scored per gene)", 4.0 + 0.8 * adata.obs[groupby].nunique()
     else:
         draw, what, width = _heatmap, "Expression per observation (log-normalised, z-scored per gene)", 9.0
@@ -534,16 +535,8 @@ def _section_heatmap(
     return _section("heatmap", parts)
 
 
-def _heatmap_function() -> Callable[..., Axes]:
-    try:
-        from dormsig.pl.de_plots import heatmap
-    except ImportError:
-        return _heatmap
-    return heatmap
-
-
 def _heatmap(adata: AnnData, genes: list[str], groupby: str | None, ax: Axes) -> Axes:
-    """Fallback heatmap: genes x observations, z-scored per gene, observations ordered by group."""
+    """Heatmap without groups: genes x observations, z-scored per gene, observations ordered by group."""
     x = adata[:, genes].X
     x = x.toarray() if hasattr(x, "toarray") else np.asarray(x, dtype=float)
     x = np.asarray(x, dtype=float)
@@ -579,7 +572,8 @@ def _section_de(b: _Builder, de: pd.DataFrame | None) -> str:
         "up (padj < 0.05, log2FC > 0)": int(((padj < 0.05) & (lfc > 0)).sum()),
         "down (padj < 0.05, log2FC < 0)": int(((padj < 0.05) & (lfc < 0)).sum()),
     }
-    volcano, ma = _de_functions()
+    from dormsig.pl.de_plots import ma, volcano
+
     parts = [
         _kv_table(summary),
         b.figure("volcano", lambda ax: volcano(de, ax=ax), figsize=(6.5, 5.0),
@@ -592,39 +586,6 @@ def _section_de(b: _Builder, de: pd.DataFrame | None) -> str:
     top = de.sort_values(["padj", "pvalue"], na_position="last")[cols]
     parts.append(_table(top, max_rows=min(b.max_rows, 25)))
     return _section("de", parts)
-
-
-def _de_functions() -> tuple[Callable[..., Axes], Callable[..., Axes]]:
-    try:
-        from dormsig.pl.de_plots import ma, volcano
-    except ImportError:
-        return _volcano, _ma
-    return volcano, ma
-
-
-def _volcano(de: pd.DataFrame, ax: Axes, alpha: float = 0.05) -> Axes:
-    """Fallback volcano plot (used only when :mod:`dormsig.pl.de_plots` is unavailable)."""
-    p = de["pvalue"].astype(float).clip(lower=1e-300)
-    sig = (de["padj"].astype(float) < alpha).to_numpy()
-    x, y = de["log2FoldChange"].astype(float), -np.log10(p)
-    ax.scatter(x[~sig], y[~sig], s=4, color="#BBBBBB", linewidths=0)
-    ax.scatter(x[sig], y[sig], s=6, color="#D55E00", linewidths=0, label=f"padj < {alpha}")
-    ax.set_xlabel("log2 fold change")
-    ax.set_ylabel("-log10 p-value")
-    return ax
-
-
-def _ma(de: pd.DataFrame, ax: Axes, alpha: float = 0.05) -> Axes:
-    """Fallback MA plot (used only when :mod:`dormsig.pl.de_plots` is unavailable)."""
-    sig = (de["padj"].astype(float) < alpha).to_numpy()
-    x = np.log10(de["baseMean"].astype(float).clip(lower=1e-3))
-    y = de["log2FoldChange"].astype(float)
-    ax.scatter(x[~sig], y[~sig], s=4, color="#BBBBBB", linewidths=0)
-    ax.scatter(x[sig], y[sig], s=6, color="#D55E00", linewidths=0)
-    ax.axhline(0, color="black", linewidth=0.5)
-    ax.set_xlabel("log10 mean normalised count")
-    ax.set_ylabel("log2 fold change")
-    return ax
 
 
 def _section_enrichment(b: _Builder, enrichment: pd.DataFrame | None) -> str:
