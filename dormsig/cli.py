@@ -518,9 +518,12 @@ def report_cmd(adata_path, de_path, enr_path, groupby, title, out, force):
 def run_cmd(config, out, threads, seed, force):
     """Run the whole pipeline (read, groups, DE, enrichment, score, rank, report) from a config file.
 
+    The config format is dormsig/schemas/config.schema.yaml; the bundled example is
+    dormsig/data/aceto2014_ctc/run_config.yaml (what 'dormsig demo' runs).
+
     \b
     Example:
-      dormsig run workflows/config/config.yaml --out results
+      dormsig run my_config.yaml --out results
     """
     from dormsig.pipeline import load_config, run_pipeline
 

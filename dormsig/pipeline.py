@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -87,20 +88,10 @@ def _resolve(value: str | list[str], base: Path) -> str | list[str]:
 
 
 def demo_config() -> dict:
-    """The config of ``dormsig demo``: the bundled Aceto 2014 CTC counts, both NOTCH2 contrasts."""
+    """The config of ``dormsig demo``: ``dormsig/data/aceto2014_ctc/run_config.yaml`` (CTC counts, both contrasts)."""
     from dormsig.data import example_path
 
-    cfg = {
-        "datasets": {
-            "aceto2014_ctc": {
-                "input": str(example_path("aceto2014_ctc/GSE51827_data.txt.gz")),
-                "sample_sheet": str(example_path("aceto2014_ctc/samples.csv")),
-                "covariates": ["patient"],
-            }
-        },
-        "contrasts": [{"high": "NOTCH2", "versus": "NOTCH1"}, {"high": "NOTCH2", "versus": "low"}],
-    }
-    return validate_config(cfg, source="demo config")
+    return load_config(example_path("aceto2014_ctc/run_config.yaml"))
 
 
 def contrast_levels(high: str, versus: str) -> tuple[str, str, str]:
@@ -154,7 +145,8 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, *, force: bool, thre
     def staged(path: Path) -> Path:
         return stage / path.relative_to(out)
 
-    log.info("[%s] reading %s", name, ", ".join(map(str, inputs)))
+    progress = _Progress(name, total=3 + len(contrasts))  # read, each contrast, score, report
+    progress.step(f"reading {', '.join(map(str, inputs))}")
     read_opts = {k: ds[k] for k in ("sample_sheet", "format", "orientation", "species", "tx2gene") if k in ds}
     adata = read(inputs[0] if len(inputs) == 1 else inputs, **read_opts)
     write_h5ad(adata, staged(data_path))
@@ -171,7 +163,7 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, *, force: bool, thre
             else:
                 define_groups(adata, high=contrast["high"], versus=contrast["versus"], by=cfg["groups"]["by"],
                               method=cfg["groups"]["method"], key_added=key)
-            log.info("[%s] DE %s", name, label)
+            progress.step(f"DE {label}")
             table, _ = run_de(adata, group_key=key, test=test, reference=reference,
                               covariates=tuple(ds.get("covariates", ())), sample_key=ds.get("sample_key"),
                               min_cells=cfg["de"]["min_cells"], shrink=cfg["de"]["shrink"], threads=threads)
@@ -186,7 +178,7 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, *, force: bool, thre
         write_table(enr, staged(enr_path), index=False)
         de_tables[label], enrichments[label] = table, enr
 
-    log.info("[%s] scoring (%s)", name, cfg["score"]["method"])
+    progress.step(f"scoring ({cfg['score']['method']})")
     signatures = cfg["score"]["signatures"]
     if isinstance(signatures, str) and not Path(signatures).exists():
         signatures = [s.strip() for s in signatures.split(",")]
@@ -197,6 +189,7 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, *, force: bool, thre
     adata.uns.setdefault("dormsig", {})["skipped_contrasts"] = skipped or {"none": ""}
     write_h5ad(adata, staged(scored_path))
 
+    progress.step("report")
     first = next(iter(de_tables), None)
     groupby = contrasts[0][1] if contrasts and contrasts[0][1] in adata.obs else None
     write_report(staged(report_path), adata=adata, de=de_tables.get(first), enrichment=enrichments.get(first),
@@ -204,7 +197,34 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, *, force: bool, thre
     outs.extra["skipped_contrasts"] = skipped
     _promote(stage, out, outs.paths)
     outs.finish()
+    progress.close()
     return report_path
+
+
+class _Progress:
+    """A progress bar on a terminal; plain log lines when stderr is not a terminal (CI, Snakemake logs)."""
+
+    def __init__(self, name: str, total: int) -> None:
+        self.name, self.total, self.done = name, total, 0
+        self.bar = None
+        if sys.stderr.isatty() and log.isEnabledFor(logging.INFO):
+            import click
+
+            self.bar = click.progressbar(length=total, label=name, file=sys.stderr, show_pos=True,
+                                         item_show_func=lambda item: item)
+            self.bar.__enter__()
+
+    def step(self, what: str) -> None:
+        if self.bar is None:
+            log.info("[%s] %s", self.name, what)
+        else:
+            self.bar.update(1 if self.done else 0, what)
+        self.done += 1
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.update(self.total - self.bar.pos)
+            self.bar.__exit__(None, None, None)
 
 
 def _promote(stage: Path, out: Path, registered: list[Path]) -> None:
