@@ -1,7 +1,7 @@
 """The ``dormsig`` command line: a thin shell over the library.
 
 Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback), 1 internal error,
-3 ``verify`` found that an output no longer matches its inputs.
+3 ``verify`` found that an output no longer matches its inputs, 130 interrupted (SIGINT).
 Every output gets a ``<output>.provenance.json`` beside it; outputs are written atomically and an
 existing output is replaced only with ``--force``; an input is never overwritten.
 """
@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from dormsig.errors import DormsigError, InputError, MissingInputError
 
 log = logging.getLogger("dormsig")
 
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_VERIFY_FAILED = 0, 1, 2, 3
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_VERIFY_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 # --------------------------------------------------------------------------- plumbing
@@ -571,11 +573,28 @@ def verify_cmd(output):
 
 
 # --------------------------------------------------------------------------- entry point
+_INTERRUPTED = False
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    # Remember the signal: libraries (pandas' C parser, h5py) may wrap the KeyboardInterrupt in their own error.
+    global _INTERRUPTED
+    _INTERRUPTED = True
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: map errors to exit codes, one line each, no traceback."""
+    global _INTERRUPTED
+    _INTERRUPTED = False
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _on_sigint)
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="dormsig", standalone_mode=False)
     except DormsigError as exc:
+        if _INTERRUPTED:
+            click.echo("dormsig: interrupted", err=True)
+            return EXIT_INTERRUPTED
         click.echo(f"dormsig: error: {exc}", err=True)
         return EXIT_BAD_INPUT
     except click.exceptions.Exit as exc:
@@ -585,13 +604,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except click.exceptions.Abort:
         click.echo("dormsig: interrupted", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         click.echo("dormsig: interrupted", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except SystemExit as exc:
         return int(exc.code or 0)
     except Exception as exc:  # an internal error: a bug, not the user's fault
+        if _INTERRUPTED:
+            click.echo("dormsig: interrupted", err=True)
+            return EXIT_INTERRUPTED
         if "--verbose" in sys.argv or "-v" in sys.argv:
             raise
         click.echo(f"dormsig: internal error: {type(exc).__name__}: {exc} (rerun with --verbose for the traceback)",
