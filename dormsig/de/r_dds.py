@@ -208,7 +208,8 @@ class RDeseqDataSet(DeseqDataSet):
 
     def fit_LFC(self) -> None:
         """pydeseq2's fit, plus R's per-gene diagnostics (betaConv, betaIter, optim) in ``var``."""
-        super().fit_LFC()
+        with self.inference.final_fit():
+            super().fit_LFC()
         fit = self.inference.last_fit_
         nz = self.var["non_zero"].to_numpy(dtype=bool)
         for col, val, fill in (("betaConv", fit["converged"], pd.NA), ("betaIter", fit["iterations"], pd.NA),
