@@ -128,6 +128,10 @@ class RInference(FastInference):
             raise ValueError(f"RInference: optimizer must be 'r', 'newton' or 'scipy', not {optimizer!r}")
         self.optimizer = optimizer
         self._final = False
+        self.progress = progress
+        self.last_fit_: dict[str, np.ndarray] = {}
+        self.n_optim_: int = 0
+        self.n_disp_grid_: int = 0
 
     @contextmanager
     def final_fit(self) -> Iterator[None]:
@@ -137,10 +141,6 @@ class RInference(FastInference):
             yield
         finally:
             self._final = False
-        self.progress = progress
-        self.last_fit_: dict[str, np.ndarray] = {}
-        self.n_optim_: int = 0
-        self.n_disp_grid_: int = 0
 
     @contextmanager
     def _limits(self) -> Iterator[None]:
