@@ -13,7 +13,8 @@ An index file (``signatures/index/<name>.yaml``) looks like::
       computed_by: benchmarks/validate_indices.py
       method: ...
       results:
-        - {dataset: gse83142_lrc, metric: auroc, value: 0.93, n: 48, proliferation: 0.61, wiecek: 0.92}
+        - {dataset: gse83142_lrc, metric: auroc, value: 0.79, n: 48, proliferation: 0.71, wiecek: 0.71,
+           wiecek_zscore: 0.93}
 
 The combination itself (e.g. ``sum(sign * weight * score) / sum(weight)``) is done by the
 scoring module; this module only holds and validates the definition and its evidence.
@@ -76,6 +77,7 @@ class EvidenceRow:
     ci95: tuple[float, float] | None = None
     proliferation: float | None = None
     wiecek: float | None = None
+    wiecek_zscore: float | None = None
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,13 +87,14 @@ class EvidenceRow:
                 out[key] = getattr(self, key)
         if self.ci95 is not None:
             out["ci95"] = list(self.ci95)
-        for key in ("proliferation", "wiecek"):
+        for key in ("proliferation", "wiecek", "wiecek_zscore"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
 
 
-_ROW_FIELDS = ("dataset", "metric", "value", "n", "target", "role", "ci95", "proliferation", "wiecek", "note")
+_ROW_FIELDS = ("dataset", "metric", "value", "n", "target", "role", "ci95", "proliferation", "wiecek", "wiecek_zscore",
+               "note")
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,8 @@ def evidence_from_dict(doc: Mapping[str, Any], *, where: str = "<dict>") -> Inde
             dataset=str(item["dataset"]), metric=str(item["metric"]), value=_number(item["value"], f"{what} value"),
             n=n, target=str(item.get("target") or ""), role=str(item.get("role") or ""), ci95=ci,
             proliferation=_number(item.get("proliferation"), f"{what} proliferation"),
-            wiecek=_number(item.get("wiecek"), f"{what} wiecek"), note=" ".join(str(item.get("note") or "").split()),
+            wiecek=_number(item.get("wiecek"), f"{what} wiecek"),
+            wiecek_zscore=_number(item.get("wiecek_zscore"), f"{what} wiecek_zscore"), note=" ".join(str(item.get("note") or "").split()),
         ))
     meta = {k: " ".join(str(doc.get(k) or "").split()) for k in ("computed_by", "method", "data", "library_version",
                                                                   "design")}
