@@ -78,8 +78,9 @@ class Metric:
     target: str  # labels.csv column
     positive: str | None = None  # auroc: labels.csv `label` values of the positive class (else is_quiescent)
     negative: str | None = None
-    goal: bool = True  # part of the "quiescence index goal" (else specificity / extra)
+    goal: bool = True  # part of the "quiescence index goal"
     note: str = ""
+    role: str = ""  # for the columns outside the goal: "specificity" or "extra"
 
 
 METRICS = (
@@ -89,11 +90,11 @@ METRICS = (
     Metric("GQS", "fibroblast_gqs", "auroc", "is_quiescent"),
     Metric("REF", "gse124109_ref_depth", "spearman", "depth"),
     Metric("NSCLC", "nsclc_ccle_g0", "spearman", "depth", note="% G0 by EdU"),
-    Metric("NSC_pRB", "nsclc_ccle_g0", "spearman", "pct_G0_pRB", goal=False),
-    Metric("NSC_p21", "nsclc_ccle_g0", "spearman", "pct_G0_p21", goal=False),
+    Metric("NSC_pRB", "nsclc_ccle_g0", "spearman", "pct_G0_pRB", goal=False, role="extra: % G0 by phospho-Rb"),
+    Metric("NSC_p21", "nsclc_ccle_g0", "spearman", "pct_G0_p21", goal=False, role="extra: % G0 by p21"),
     Metric("Q>sen", "fibroblast_gqs", "auroc", "label", positive="quiescent", negative="senescent,deep_senescent",
-           goal=False, note="quiescent vs senescent: high = tells quiescence from senescence"),
-    Metric("PD", "fibroblast_pd_aux", "spearman", "depth", goal=False,
+           goal=False, role="specificity", note="quiescent vs senescent: high = tells quiescence from senescence"),
+    Metric("PD", "fibroblast_pd_aux", "spearman", "depth", goal=False, role="specificity",
            note="population doublings (senescence): high = the score also tracks senescence"),
 )
 
@@ -494,7 +495,7 @@ def evidence_block(res: dict, index: str) -> OrderedDict:
     for m in res["metrics"]:
         row = OrderedDict(dataset=m.dataset, metric=m.metric, value=_round(frame.loc[key, m.key]), n=res["n"][m.key],
                           target=m.target if m.positive is None else f"{m.target}: {m.positive} vs {m.negative}",
-                          role=roles[m.dataset] if m.goal else "specificity / extra")
+                          role=roles[m.dataset] if m.goal else m.role)
         if ci.get(m.key, {}).get(key) is not None and np.isfinite(ci[m.key][key][0]):
             row["ci95"] = [_round(ci[m.key][key][0]), _round(ci[m.key][key][1])]
         row["proliferation"] = _round(frame.loc[PROLIF, m.key])
