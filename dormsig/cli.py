@@ -271,7 +271,8 @@ def _score_options(func: Callable) -> Callable:
     for option in reversed([
         click.option("--method", default="ucell", show_default=True, help="Scoring method (see 'dormsig methods')."),
         click.option("--signatures", default=None, help="Library set names (comma-separated) or a GMT/YAML/JSON file; default: the dormancy index sets."),
-        click.option("--index", "index_name", default="default", show_default=True, help="Dormancy index name or YAML file."),
+        click.option("--index", "index_name", default="default", show_default=True,
+                     help="Dormancy index name or YAML file; default: quiescence (the index with evidence, docs/evidence.md); also notch2_niche."),
         click.option("--threads", type=int, default=None),
         click.option("--seed", default=0, show_default=True),
         click.option("--backed", is_flag=True, help="Read an .h5ad in backed mode (large data; bounded memory)."),
@@ -292,6 +293,15 @@ def _score(path: Path, method, signatures, index_name, threads, seed, backed):
         adata = _read_any(path)
     score(adata, _signature_arg(signatures), method=method, index=index_name, threads=threads, seed=seed)
     return adata
+
+
+def _index_note(adata, step: str = "score") -> str:
+    """Which dormancy index a step used, for the one-line summary (the provenance has the full record)."""
+    rec = adata.uns.get("dormsig", {}).get(step, {}).get("index")
+    if not isinstance(rec, dict) or not rec.get("name"):
+        return "no dormancy index"
+    done = "" if rec.get("computed", True) else ", not computed: a component has no gene in the data"
+    return f"dormancy index {rec['name']} {rec.get('version', '')}".rstrip() + done
 
 
 @cli.command("score")
@@ -334,7 +344,7 @@ def score_cmd(input_path, out, h5ad_out, reference, method, signatures, index_na
     outs.extra["score"] = adata.uns["dormsig"].get("score", {})
     outs.extra["rank"] = adata.uns["dormsig"].get("rank", {})
     outs.finish()
-    click.echo(f"{out}: {adata.n_obs} samples/cells scored with {method}")
+    click.echo(f"{out}: {adata.n_obs} samples/cells scored with {method} ({_index_note(adata)})")
 
 
 @cli.command("reference")
@@ -366,7 +376,7 @@ def reference_cmd(input_path, out, rule, quantile, method, signatures, index_nam
     write_h5ad(ref, out)
     outs.extra["score"] = adata.uns["dormsig"].get("score", {})
     outs.finish()
-    click.echo(f"{out}: reference of {ref.n_obs} samples/cells ({method}, rule={rule})")
+    click.echo(f"{out}: reference of {ref.n_obs} samples/cells ({method}, rule={rule}, {_index_note(adata)})")
 
 
 @cli.command("rank")
@@ -402,7 +412,8 @@ def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, fo
     write_table(score_table(adata).sort_values("dormsig_rank"), out, index=True)
     outs.extra["rank"] = adata.uns["dormsig"].get("rank", {})
     outs.finish()
-    click.echo(f"{out}: {int((adata.obs['dormsig_call'] == 'dormant').sum())} of {adata.n_obs} called dormant")
+    click.echo(f"{out}: {int((adata.obs['dormsig_call'] == 'dormant').sum())} of {adata.n_obs} called dormant "
+               f"({_index_note(adata, 'rank')})")
 
 
 # --------------------------------------------------------------------------- signatures
