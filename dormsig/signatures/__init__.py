@@ -25,6 +25,7 @@ from dormsig.signatures.io import gmt_lines, read_gmt, read_gmx, read_signatures
 from dormsig.signatures.library import load_library, shipped_path, show
 from dormsig.signatures.match import MatchReport, MatchWarning, PartMatch, SetMatch, match
 from dormsig.signatures.model import DIRECTIONS, GeneEvidence, Library, Signature, Source
+from dormsig.signatures.spec import as_library
 
 __all__ = [
     "DIRECTIONS",
@@ -40,6 +41,7 @@ __all__ = [
     "SetMatch",
     "Signature",
     "Source",
+    "as_library",
     "gmt_lines",
     "list_indices",
     "load_index",
