@@ -285,8 +285,8 @@ def _choose_statistic(df: pd.DataFrame, stat_column: str | None, source: str) ->
             raise InputError(f"log fold-change column {str(lfc)!r} is empty (all NA or not numbers); name a "
                              "ranking column with --stat (stat=)", path=source)
         return values, str(lfc), str(lfc)
-    raise FormatError(f"no statistic column (stat, t, z, score) and no log fold change (log2FoldChange, logFC) "
-                      f"among {_shown(df.columns)}; name the ranking column with --stat (stat=)", path=source)
+    raise FormatError(f"no statistic (stat/t/z/score) nor log fold change (log2FoldChange/logFC) column in "
+                      f"{_shown(df.columns, 5)}; name the ranking column with --stat (stat=)", path=source)
 
 
 def detect_partial(table: pd.DataFrame) -> tuple[bool, str]:

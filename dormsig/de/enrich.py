@@ -31,6 +31,7 @@ flagged (``circular``, ``circular_genes``) and named in a warning; the grouping 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import re
@@ -51,7 +52,8 @@ from dormsig.provenance import record
 __all__ = ["COLUMNS", "enrich", "read_de_table", "rank_position_test"]
 
 COLUMNS = ("set", "method", "size", "n_matched", "NES", "effect", "pvalue", "fdr", "direction", "circular",
-           "circular_genes", "leading_edge")
+           "circular_genes", "pvalue_excl_grouping", "leading_edge")
+_EXCL = " (without grouping genes)"
 #: A full table must contain at least this fraction of the library's genes.
 MIN_LIBRARY_FRACTION = 0.10
 #: A filtered table must have at least this fraction of recognisable gene IDs.
@@ -205,6 +207,44 @@ def _current_symbols(genes: Sequence[str], species: str | None) -> list[str]:
     return [s if s is not None else q for q, s in zip(res["query"], res["symbol"], strict=True)]
 
 
+def _gseapy_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gseapy")
+    except PackageNotFoundError:  # pragma: no cover - a dependency
+        return "unknown"
+
+
+def _gsea(ranking: pd.Series, sets: dict[str, list[str]], min_size: int, max_size: int, permutations: int,
+          seed: int, threads: int | None) -> dict[str, dict[str, Any]]:
+    """GSEA preranked (gseapy) of ``sets``: per set NES, pvalue, fdr, direction, leading_edge.
+
+    A permutation p-value is never reported below ``1 / (permutations + 1)`` (Phipson and Smyth
+    2010): gseapy's 0 means "none of the permutations was as extreme", not p = 0. gseapy's log
+    (e.g. its note on tied statistics, recorded in the provenance as ``ties``) goes to the debug log.
+    """
+    import gseapy
+
+    rnk = pd.DataFrame({"gene": ranking.index, "stat": ranking.to_numpy()})
+    with contextlib.redirect_stderr(io.StringIO()) as captured:  # gseapy logs to its own stderr handler
+        res = gseapy.prerank(
+            rnk=rnk, gene_sets=sets, min_size=min_size, max_size=max_size, permutation_num=permutations,
+            seed=seed, threads=threads or 1, outdir=None, no_plot=True, verbose=False,
+        ).res2d
+    if captured.getvalue().strip():
+        log.debug("gseapy: %s", " ".join(captured.getvalue().split()))
+    floor = 1.0 / (permutations + 1)
+    out = {}
+    for _, r in res.iterrows():
+        out[str(r["Term"])] = {
+            "NES": float(r["NES"]), "pvalue": max(float(r["NOM p-val"]), floor),
+            "fdr": min(1.0, max(float(r["FDR q-val"]), floor)), "direction": "up" if float(r["ES"]) >= 0 else "down",
+            "leading_edge": str(r.get("Lead_genes", "")),
+        }
+    return out
+
+
 # --------------------------------------------------------------------------- enrich
 def enrich(
     de: Any,
@@ -307,7 +347,7 @@ def enrich(
         circ = [g for g in matched if g in grouping_now]
         rows[name] = {"set": name, "method": "not_tested", "size": size, "n_matched": len(matched), "NES": np.nan,
                       "effect": np.nan, "pvalue": np.nan, "fdr": np.nan, "direction": "", "circular": bool(circ),
-                      "circular_genes": ";".join(circ), "leading_edge": ""}
+                      "circular_genes": ";".join(circ), "pvalue_excl_grouping": np.nan, "leading_edge": ""}
         if not matched or len(matched) > max_size:
             continue
         if len(matched) >= min_size and not is_partial:
@@ -321,18 +361,21 @@ def enrich(
         rows[name].update(method=method, effect=effect, pvalue=p, direction="up" if effect >= 0 else "down",
                           leading_edge=";".join(lead))
 
-    import gseapy
+    # Circular sets are also tested without the grouping genes, so that the flag can be acted on.
+    excl = {name: [g for g in genes if g not in grouping_now] for name, genes in {**gsea_sets, **rank_sets}.items()
+            if rows[name]["circular"]}
+    excl_rank = {n: g for n, g in excl.items() if g and (n in rank_sets or len(g) < min_size)}
+    excl_gsea = {f"{n}{_EXCL}": g for n, g in excl.items() if g and n not in excl_rank}
+    for name, (_, p, _) in zip(excl_rank, rank_position_pvalues(ranking, excl_rank.values()), strict=True):
+        rows[name]["pvalue_excl_grouping"] = p
 
     if gsea_sets:
-        rnk = pd.DataFrame({"gene": ranking.index, "stat": ranking.to_numpy()})
-        res = gseapy.prerank(
-            rnk=rnk, gene_sets=gsea_sets, min_size=min_size, max_size=max_size, permutation_num=permutations,
-            seed=seed, threads=threads or 1, outdir=None, no_plot=True, verbose=False,
-        ).res2d
-        for _, r in res.iterrows():
-            row = rows[str(r["Term"])]
-            row.update(NES=float(r["NES"]), pvalue=float(r["NOM p-val"]), fdr=float(r["FDR q-val"]),
-                       direction="up" if float(r["ES"]) >= 0 else "down", leading_edge=str(r.get("Lead_genes", "")))
+        for name, r in _gsea(ranking, gsea_sets, min_size, max_size, permutations, seed, threads).items():
+            rows[name].update(r)
+    if excl_gsea:  # a separate run: gseapy's FDR depends on the sets run together
+        for name, r in _gsea(ranking, excl_gsea, min_size, max_size, permutations, seed, threads).items():
+            rows[name.removesuffix(_EXCL)]["pvalue_excl_grouping"] = r["pvalue"]
+    if gsea_sets:
         for name in gsea_sets:  # a set gseapy skipped (should not happen with explicit min_size)
             if np.isnan(rows[name]["pvalue"]):
                 rows[name]["method"] = "not_tested"
@@ -375,7 +418,8 @@ def enrich(
         rank_test="exact Wilcoxon rank-sum null (Gaussian binomial, integer arithmetic); conservative on ties",
         grouping_genes=sorted(grouping_now) if grouping else [],
         circular_sets=circular,
-        gseapy_version=getattr(gseapy, "__version__", "unknown"),
+        gseapy_version=_gseapy_version(),
+        ties=float(ranking.duplicated(keep=False).mean()),
     )
     out.attrs["provenance"] = rec
     if isinstance(de, AnnData):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -217,7 +218,8 @@ def rank_position_pvalues(
         Per set ``(effect, pvalue, leading_genes)``: ``effect = 2 mean(u) - 1`` with
         ``u = (midrank - 0.5) / N`` (in (-1, 1), positive = top of the ranking); the exact
         two-sided p-value ``min(1, 2 min(P(U <= U_obs), P(U >= U_obs)))`` (NaN for a set with
-        no gene in the ranking); the set's genes on the side of the effect, strongest first.
+        no gene in the ranking; at least 2.2e-308, the smallest normal float); the set's genes on
+        the side of the effect, strongest first.
     """
     n = len(ranking)
     values = pd.Series(ranking.to_numpy(dtype=np.float64))
@@ -249,8 +251,9 @@ def rank_position_pvalues(
             out.append((math.nan, math.nan, []))
             continue
         effect = float(2 * ((mid[idx] - 0.5) / n).mean() - 1)
-        # An exact rational, rounded once (int / int is correctly rounded in Python).
-        p = 1.0 if tail is None else min(1.0, 2 * counts[k][tail] / math.comb(n, k))
+        # An exact rational, rounded once (int / int is correctly rounded in Python); below the
+        # smallest normal float (2.2e-308, e.g. 2 / C(2000, 500)) it is reported as that float.
+        p = 1.0 if tail is None else min(1.0, max(2 * counts[k][tail] / math.comb(n, k), sys.float_info.min))
         sign = 1 if effect >= 0 else -1
         lead = [g for g in genes if np.sign(ranking[g]) == sign]
         lead.sort(key=lambda g: -sign * ranking[g])
