@@ -50,9 +50,9 @@ def main() -> None:
         genes = [f"G{i}" for i in range(n)]
         ranking = pd.Series(np.arange(n, 0, -1, dtype=float), index=genes)
         t0 = time.perf_counter()
-        (_, p_mid, _), = rank_position_pvalues(ranking, [_block(genes, k, 0.67)])
+        (_, p_mid, _, _), = rank_position_pvalues(ranking, [_block(genes, k, 0.67)])
         t1 = time.perf_counter()
-        (_, p_strong, _), = rank_position_pvalues(ranking, [_block(genes, k, 4.9)])
+        (_, p_strong, _, _), = rank_position_pvalues(ranking, [_block(genes, k, 4.9)])
         t2 = time.perf_counter()
         primes = math.comb(n, min(k, n - k)).bit_length() // 62 + 1
         print(f"{n:>6} {k:>5} {primes:>6} {t1 - t0:>9.2f} {t2 - t1:>9.2f}  {p_mid:.3g}, {p_strong:.3g}")

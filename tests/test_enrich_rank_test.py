@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dormsig.de.rank_test import rank_position_pvalues, rank_position_test, tail_counts
+from dormsig.de.rank_test import exact_work, rank_position_pvalues, rank_position_test, tail_counts
 
 DATA = Path(__file__).parent / "data" / "enrich"
 getcontext().prec = 40
@@ -139,7 +139,7 @@ def test_issue_sizes_give_valid_exact_pvalues_at_top_middle_and_bottom(n, k):
     assert res[0][1] == pytest.approx(expected, rel=1e-15) and res[1][1] == res[0][1]
     assert res[0][0] > 0.99 * (1 - k / n) and res[1][0] < -0.99 * (1 - k / n)
     assert res[2][1] == 1.0 or res[2][1] > 0.9
-    assert all(0 < p <= 1 and math.isfinite(p) for _, p, _ in res)
+    assert all(0 < p <= 1 and math.isfinite(p) and exact for _, p, _, exact in res)
 
 
 def test_one_gene_is_its_exact_position():
@@ -197,7 +197,7 @@ def test_random_sets_never_give_pvalues_outside_0_1():
     sets = [list(rng.choice(genes, size=int(k), replace=False)) for k in rng.integers(1, 400, size=60)]
     sets.append(genes)  # the whole ranking: nothing to test against, p = 1
     res = rank_position_pvalues(ranking, sets)
-    assert all(0 < p <= 1 for _, p, _ in res) and res[-1][1] == 1.0
+    assert all(0 < p <= 1 for _, p, _, _ in res) and res[-1][1] == 1.0
     assert rank_position_pvalues(ranking, [["absent"]])[0][1] != rank_position_pvalues(ranking, [["absent"]])[0][1]
 
 
@@ -210,3 +210,17 @@ def test_stored_reference_is_itself_exact_for_small_sizes():
         for u, value in ref.loc[(ref["n_total"] == 1000) & (ref["k"] == k), ["u", "lower_tail"]].itertuples(index=False):
             exact = Fraction(cum[int(u)], math.comb(1000, k))
             assert abs(Decimal(exact.numerator) / Decimal(exact.denominator) - Decimal(value)) <= Decimal(value) * Decimal("1e-29")
+
+
+def test_sizes_beyond_the_work_budget_get_a_flagged_normal_approximation():
+    n, k = 1000, 121
+    genes = [f"G{i}" for i in range(n)]
+    ranking = pd.Series(np.arange(n, 0, -1, dtype=float), index=genes)
+    chosen = genes[375:375 + k]  # 2.6 standard deviations from the centre: p ~ 0.01
+    small = genes[:3]
+    (e1, p_exact, _, ok), (_, p_small, _, ok_small) = rank_position_pvalues(ranking, [chosen, small])
+    assert ok and ok_small
+    (e2, p_approx, _, ok2), (_, p_small2, _, ok_small2) = rank_position_pvalues(ranking, [chosen, small], max_work=1e5)
+    assert not ok2 and ok_small2 and p_small2 == p_small  # only the large size leaves the exact path
+    assert e2 == e1 and p_approx == pytest.approx(p_exact, rel=0.1)
+    assert exact_work(n, {k: [1000]}) < exact_work(n, {k: [5000]}) < exact_work(n, {2 * k: [5000]})

@@ -183,3 +183,44 @@ def test_custom_ids_with_matching_custom_sets_still_work():
         warnings.simplefilter("error")
         res = enrich(de, {"TOP": top, "SOME": genes[:40]}, permutations=20).set_index("set")
     assert res.loc["TOP", "n_matched"] == 3 and res.loc["TOP", "pvalue"] < 1e-6
+
+
+def test_anndata_input_takes_the_grouping_genes_from_its_provenance():
+    """An AnnData whose groups were defined on NOTCH2/NOTCH1 (define_groups) flags the NOTCH sets by itself."""
+    import anndata as ad
+
+    from dormsig.de import define_groups
+    from dormsig.pp import normalise
+
+    counts = pd.read_csv(Path(__file__).parent / "data" / "de" / "ctc_counts_subset.csv.gz", index_col=0).T
+    adata = ad.AnnData(X=counts.to_numpy(dtype=np.float64), var=pd.DataFrame(index=counts.columns),
+                       obs=pd.DataFrame(index=counts.index))
+    adata.layers["counts"] = adata.X.copy()
+    normalise(adata)
+    define_groups(adata, "NOTCH2", "NOTCH1")
+    table = read_de_table(CTC_FULL)  # the R result of the same contrast stands in for dormsig.de.deseq's
+    adata.uns["dormsig"]["dormsig_de"] = {"params": {"group_key": "dormsig_group"}, "table": table}
+    with pytest.warns(UserWarning, match="circular"):
+        res = enrich(adata, {"NOTCH1_ONLY": ["NOTCH1"], "UPR": ["HSPA5", "XBP1", "ATF4", "DDIT3"]}, permutations=10)
+    res = res.set_index("set")
+    assert res.loc["NOTCH1_ONLY", "circular"] and not res.loc["UPR", "circular"]
+    assert list(adata.uns["dormsig"]["dormsig_enrich"]["grouping_genes"]) == ["NOTCH1", "NOTCH2"]
+    # groups taken from a column: no gene defined them, nothing is flagged
+    adata.uns["dormsig"]["groups"]["params"]["from_column"] = "type"
+    res = enrich(adata, {"NOTCH1_ONLY": ["NOTCH1"]}, permutations=10)
+    assert not res["circular"].any()
+
+
+def test_byte_order_mark_and_gzip_do_not_change_the_table(tmp_path):
+    import gzip
+
+    text = CTC_TOP_NUMBERED.read_text()
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    gz = tmp_path / "top.csv.gz"
+    gz.write_bytes(gzip.compress(text.encode()))
+    ref = read_de_table(CTC_TOP_NUMBERED)
+    for path in (bom, gz):
+        t = read_de_table(path)
+        assert t.attrs["gene_column"] == "gene"
+        pd.testing.assert_frame_equal(t, ref, check_like=False)

@@ -81,6 +81,8 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, str]:
     while n_skip < len(lines) and (not lines[n_skip].strip() or lines[n_skip].startswith("#")):
         n_skip += 1
     content = lines[n_skip:]
+    if content and content[0].startswith("\ufeff"):  # a byte-order mark (files saved by Excel)
+        content[0] = content[0][1:]
     if len(content) < 2:
         raise FormatError("DE table has no data lines (expected a header and one line per gene)", path=path)
     sep = sniff_separator(content)
@@ -100,7 +102,8 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, str]:
         raise FormatError(f"DE table has duplicated column name(s) {dup}", path=path)
     try:
         raw = pd.read_csv(path, sep=sep, header=None, skiprows=n_skip + 1, names=names, dtype=str,
-                          compression="gzip" if is_gzip(path) else None, engine="c", skip_blank_lines=True)
+                          compression="gzip" if is_gzip(path) else None, engine="c", skip_blank_lines=True,
+                          encoding="utf-8-sig")
     except Exception as exc:  # pandas' parser errors, encoding errors, truncated gzip
         if isinstance(exc.__context__, KeyboardInterrupt):
             raise exc.__context__ from None

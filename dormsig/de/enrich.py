@@ -357,16 +357,24 @@ def enrich(
             rank_sets[name] = matched
 
     method = "rank_position_partial" if is_partial else "rank_position"
-    for name, (effect, p, lead) in zip(rank_sets, rank_position_pvalues(ranking, rank_sets.values()), strict=True):
-        rows[name].update(method=method, effect=effect, pvalue=p, direction="up" if effect >= 0 else "down",
-                          leading_edge=";".join(lead))
+    approx = []
+    for name, (effect, p, lead, exact) in zip(rank_sets, rank_position_pvalues(ranking, rank_sets.values()),
+                                               strict=True):
+        rows[name].update(method=method if exact else f"{method}_normal_approx", effect=effect, pvalue=p,
+                          direction="up" if effect >= 0 else "down", leading_edge=";".join(lead))
+        if not exact:
+            approx.append(name)
+    if approx:
+        warnings.warn(f"enrich: {len(approx)} set(s) too large for the exact rank test in {ranking.size} genes got its "
+                      f"normal approximation (method '..._normal_approx'): {', '.join(approx[:5])}"
+                      + (" ..." if len(approx) > 5 else ""), UserWarning, stacklevel=2)
 
     # Circular sets are also tested without the grouping genes, so that the flag can be acted on.
     excl = {name: [g for g in genes if g not in grouping_now] for name, genes in {**gsea_sets, **rank_sets}.items()
             if rows[name]["circular"]}
     excl_rank = {n: g for n, g in excl.items() if g and (n in rank_sets or len(g) < min_size)}
     excl_gsea = {f"{n}{_EXCL}": g for n, g in excl.items() if g and n not in excl_rank}
-    for name, (_, p, _) in zip(excl_rank, rank_position_pvalues(ranking, excl_rank.values()), strict=True):
+    for name, (_, p, _, _) in zip(excl_rank, rank_position_pvalues(ranking, excl_rank.values()), strict=True):
         rows[name]["pvalue_excl_grouping"] = p
 
     if gsea_sets:
@@ -381,7 +389,7 @@ def enrich(
                 rows[name]["method"] = "not_tested"
 
     out = pd.DataFrame(list(rows.values()), columns=list(COLUMNS))
-    rank_rows = out["method"].str.startswith("rank_position").to_numpy()
+    rank_rows = out["method"].str.startswith("rank_position").to_numpy()  # exact or approximated
     out.loc[rank_rows, "fdr"] = bh_adjust(out.loc[rank_rows, "pvalue"].to_numpy())
     out = out.sort_values(["pvalue", "set"], na_position="last").reset_index(drop=True)
 
@@ -416,6 +424,7 @@ def enrich(
         n_gsea=len(gsea_sets),
         n_rank_test=int(rank_rows.sum()),
         rank_test="exact Wilcoxon rank-sum null (Gaussian binomial, integer arithmetic); conservative on ties",
+        rank_test_approximated=approx,
         grouping_genes=sorted(grouping_now) if grouping else [],
         circular_sets=circular,
         gseapy_version=_gseapy_version(),

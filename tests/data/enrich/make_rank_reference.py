@@ -19,7 +19,9 @@ Run: python tests/data/enrich/make_rank_reference.py  (a few minutes on one core
 
 from __future__ import annotations
 
+import bisect
 import csv
+import itertools
 import math
 import sys
 from decimal import Decimal, getcontext
@@ -64,14 +66,10 @@ def main(out: Path) -> None:
                     continue
                 total = math.comb(n, k)
                 assert sum(counts) == total and counts == counts[::-1] and len(counts) == k * (n - k) + 1
-                cum, points, t, cums = 0, {0}, 0, []
-                for u in range(k * (n - k) // 2 + 1):
-                    cum += counts[u]
-                    cums.append(cum)
-                    while t < len(TARGETS) and Fraction(cum, total) >= TARGETS[t]:
-                        points.add(u)
-                        t += 1
-                for u in sorted(points):
+                cums = list(itertools.accumulate(counts[: k * (n - k) // 2 + 1]))
+                # first u with P(U <= u) >= target: cum * den >= num * total
+                points = {0} | {bisect.bisect_left(cums, -(-(t.numerator * total) // t.denominator)) for t in TARGETS}
+                for u in sorted(p for p in points if p < len(cums)):
                     w.writerow([n, k, u, f"{Decimal(cums[u]) / Decimal(total):.30e}"])
                 print(n, k, file=sys.stderr, flush=True)
 
