@@ -238,7 +238,8 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
 @click.argument("de_table", type=click.Path())
 @click.option("--out", "-o", required=True, type=click.Path(), help="Enrichment table (.tsv or .csv).")
 @click.option("--signatures", default=None, help="Library set names (comma-separated) or a GMT/YAML/JSON file.")
-@click.option("--stat", default=None, help="Ranking column (default: stat, else log2FoldChange).")
+@click.option("--stat", default=None,
+              help="Ranking column (default: stat/t/z/score, else sign(log2FC) * -log10(p), else the log2FC).")
 @click.option("--gene-column", default=None, help="Gene column of the table (default: detected).")
 @click.option("--partial/--no-partial", default=None,
               help="The table is filtered (rank test, no GSEA) / complete (default: detected).")
