@@ -73,30 +73,12 @@ def _optim_refit(y: np.ndarray, x: np.ndarray, nf: np.ndarray, alpha: float, sta
     the path is R's as far as scipy's L-BFGS-B (v3.0; R's is v2.3) allows.
     """
     r = 1.0 / alpha
-    ln2 = math.log(2)
-    const = gammaln(y + r) - gammaln(r) - gammaln(y + 1)
-    pos = y > 0
     p = x.shape[1]
-    eps = 1e-3
-
-    def values(points: np.ndarray) -> np.ndarray:  # points: k x p
-        mu = nf[None, :] * np.exp((points @ x.T) * ln2)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            ll = const - r * np.log1p(mu * alpha) + np.where(pos, y * (np.log(mu) - np.log(r + mu)), 0.0)
-            # dnorm(p, 0, sqrt(1/lambda), log=TRUE), constant included as R sums it
-            prior = -0.5 * LAMBDA_LOG2 * (points**2) - 0.5 * math.log(2 * math.pi / LAMBDA_LOG2)
-            val = -(ll.sum(axis=1) + prior.sum(axis=1))
-        return np.where(np.isfinite(val), val, 1e300)
+    const = np.ascontiguousarray(gammaln(y + r) - gammaln(r) - gammaln(y + 1))
+    prior_const = 0.5 * math.log(2 * math.pi / LAMBDA_LOG2)  # dnorm's constant, summed as R sums it
 
     def fun(b: np.ndarray) -> tuple[float, np.ndarray]:
-        up = np.minimum(b + eps, large)
-        lo = np.maximum(b - eps, -large)
-        pts = np.repeat(b[None, :], 2 * p + 1, axis=0)
-        idx = np.arange(p)
-        pts[1 + idx, idx] = up
-        pts[1 + p + idx, idx] = lo
-        v = values(pts)
-        return float(v[0]), (v[1:p + 1] - v[p + 1:]) / (up - lo)
+        return RK.optim_value_and_fd_grad(b, y, x, nf, alpha, const, LAMBDA_LOG2, prior_const, large, 1e-3)
 
     res = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=[(-large, large)] * p,
                    options={"maxcor": 5, "ftol": 1e7 * np.finfo(float).eps, "gtol": 0.0, "maxiter": 100})
