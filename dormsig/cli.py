@@ -194,7 +194,8 @@ def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added
 @click.option("--covariate", multiple=True, help="Design covariate (repeatable), e.g. --covariate patient.")
 @click.option("--sample-key", default=None, help="Single-cell data: obs column of samples for pseudobulk.")
 @click.option("--min-cells", default=10, show_default=True)
-@click.option("--shrink", is_flag=True, help="apeglm log2FC shrinkage.")
+@click.option("--shrink/--no-shrink", default=True, show_default=True,
+              help="Add apeglm-shrunken log2FC (log2FoldChange_shrunk) beside the MLE; plots use it.")
 @click.option("--h5ad-out", type=click.Path(), default=None, help="Also write the (pseudo)bulk AnnData with normalised/VST layers.")
 @click.option("--threads", type=int, default=None)
 @click.option("--allow-cells-as-replicates", is_flag=True, help="Run DESeq2 on single cells (not recommended).")

@@ -316,3 +316,26 @@ class RInference(FastInference):
         se[ok] = np.sqrt(np.maximum(np.einsum("j,gjk,k->g", c, sigma, c), 0.0))
         with np.errstate(invalid="ignore", divide="ignore"):
             return _wald_pvalues(np.asarray(lfc, dtype=np.float64), se, c, lfc_null, alt_hypothesis)
+
+    # ------------------------------------------------------------------ shrinkage
+
+    def lfc_shrink_nbinom_glm(  # noqa: D102
+        self,
+        design_matrix: np.ndarray,
+        counts: np.ndarray,
+        size: np.ndarray,
+        offset: np.ndarray,
+        prior_no_shrink_scale: float,
+        prior_scale: float,
+        optimizer: str,
+        shrink_index: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # pydeseq2's apeglm MAP (same objective and start), all genes in parallel by damped Newton
+        # instead of one scipy L-BFGS-B call per gene (16,000 genes: minutes -> seconds).
+        self._tell("apeglm shrinkage")
+        y = np.ascontiguousarray(np.asarray(counts, dtype=np.float64).T)
+        x = np.ascontiguousarray(np.asarray(design_matrix, dtype=np.float64))
+        with self._limits():
+            return RK.ape_shrink(y, x, np.asarray(size, dtype=np.float64), np.asarray(offset, dtype=np.float64),
+                                 float(prior_no_shrink_scale), float(prior_scale), int(shrink_index), 200)
+
