@@ -47,6 +47,9 @@ STATUSES = ("ok", "not_detected", "below_min_genes", "no_overlap")
 #: cells or samples (and in at least one). Below that it moves the scores of too few observations
 #: to separate them: in 29 bulk CTC samples, TEK (non-zero in 1) is present but not detected.
 DEFAULT_MIN_DETECTION = 0.05
+#: Undetected genes are warned about when the set falls below min_genes detected, or when they are at
+#: least this fraction of its present genes (3 of 200 Hallmark genes are only listed in the report).
+UNDETECTED_WARN_FRACTION = 0.25
 #: Orthologs backed by fewer HCOP sources are used only when they share the gene's name, the
 #: curation's rule (it rejects e.g. CXCL8 -> Cxcl15 and GABARAPL3 -> Gabarapl1 but keeps
 #: NEAT1 -> Neat1, whose lncRNA orthology has little support).
@@ -470,6 +473,11 @@ def _as_library(signatures: Any) -> Library:
     return read_signatures(signatures)
 
 
+def _first(genes: Sequence[str]) -> str:
+    shown = ", ".join(genes[:_N_MISSING_IN_MESSAGE])
+    return shown + (f" and {len(genes) - _N_MISSING_IN_MESSAGE} more" if len(genes) > _N_MISSING_IN_MESSAGE else "")
+
+
 def match(
     signatures: Any,
     var_names: Iterable[str],
@@ -579,11 +587,12 @@ def match(
             for s in low
         )
         warnings.warn(text, MatchWarning, stacklevel=2)
-    quiet = [s for s in results if s.undetected]
+    # Warn when the undetected genes matter: too few detected, or a quarter or more of the present genes.
+    quiet = [s for s in results if s.undetected and (s.status == "not_detected"
+                                                     or len(s.undetected) >= UNDETECTED_WARN_FRACTION * s.n_present)]
     if quiet:
         where = f"{n_obs} observations" if n_obs else "the observations"
         text = (f"genes present but not detected (non-zero in < {min_detection:g} of {where}): " + "; ".join(
-            f"{s.name}: {', '.join(s.undetected)} ({s.n_detected} of {s.n_total} detected, {s.status})"
-            for s in quiet))
+            f"{s.name}: {_first(s.undetected)} ({s.n_detected} of {s.n_total} detected, {s.status})" for s in quiet))
         warnings.warn(text, MatchWarning, stacklevel=2)
     return report
