@@ -13,10 +13,10 @@ from dormsig.errors import DesignError, InputError
 
 
 def _toy() -> ad.AnnData:
-    # 8 cells in 2 samples; NOTCH2 / NOTCH1 values chosen by hand.
-    x = np.array([
-        [5, 0], [4, 1], [0, 5], [1, 4],   # sample A: medians NOTCH2 2.5, NOTCH1 2.5
-        [9, 9], [8, 1], [1, 8], [0, 0],   # sample B: medians NOTCH2 4.5, NOTCH1 4.5
+    # 8 cells in 2 samples; normalised NOTCH2 / NOTCH1 values chosen by hand (halves: not raw counts).
+    x = 0.5 * np.array([
+        [5, 0], [4, 1], [0, 5], [1, 4],   # sample A: medians NOTCH2 1.25, NOTCH1 1.25
+        [9, 9], [8, 1], [1, 8], [0, 0],   # sample B: medians NOTCH2 2.25, NOTCH1 2.25
     ], dtype=np.float64)
     obs = pd.DataFrame({"sample": ["A"] * 4 + ["B"] * 4}, index=[f"c{i}" for i in range(8)])
     return ad.AnnData(X=x, obs=obs, var=pd.DataFrame(index=["NOTCH2", "NOTCH1"]))
@@ -30,7 +30,7 @@ def test_two_gene_labels_within_samples():
         "double_high", "NOTCH2_high", "NOTCH1_high", "double_low",
     ]
     rec = adata.uns["dormsig"]["groups"]
-    assert rec["thresholds"]["A"]["NOTCH2"] == 2.5 and rec["thresholds"]["B"]["NOTCH1"] == 4.5
+    assert rec["thresholds"]["A"]["NOTCH2"] == 1.25 and rec["thresholds"]["B"]["NOTCH1"] == 2.25
     assert rec["counts"] == {"NOTCH2_high": 3, "NOTCH1_high": 3, "double_high": 1, "double_low": 1}
     assert rec["counts_per_sample"]["B"] == {"NOTCH2_high": 1, "NOTCH1_high": 1, "double_high": 1, "double_low": 1}
     assert isinstance(adata.obs["dormsig_group"].dtype, pd.CategoricalDtype)
@@ -38,14 +38,14 @@ def test_two_gene_labels_within_samples():
 
 def test_pooled_threshold_differs_from_per_sample():
     adata = _toy()
-    define_groups(adata, "NOTCH2", "low")  # pooled median of NOTCH2 = 3.0
+    define_groups(adata, "NOTCH2", "low")  # pooled median of NOTCH2 = 1.5
     assert adata.obs["dormsig_group"].tolist() == ["NOTCH2_high", "NOTCH2_high", "NOTCH2_low", "NOTCH2_low",
                                                    "NOTCH2_high", "NOTCH2_high", "NOTCH2_low", "NOTCH2_low"]
 
 
 def test_fixed_threshold_and_from_column():
     adata = _toy()
-    define_groups(adata, "NOTCH2", "NOTCH1", method="threshold", threshold={"NOTCH2": 3.5, "NOTCH1": 7.5})
+    define_groups(adata, "NOTCH2", "NOTCH1", method="threshold", threshold={"NOTCH2": 1.75, "NOTCH1": 3.75})
     assert adata.obs["dormsig_group"].tolist()[:5] == ["NOTCH2_high", "NOTCH2_high", "double_low", "double_low",
                                                       "double_high"]
     adata.obs["population"] = ["N2", "N1"] * 4
