@@ -233,9 +233,9 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
         from dormsig.de.groups import looks_single_cell
 
         if looks_single_cell(adata):
-            raise DesignError(f"{adata.n_obs} observations look like single cells, which are not independent "
-                              "replicates: add --sample-key <obs column of samples> to sum them into pseudobulk "
-                              "samples (or --allow-cells-as-replicates)", path=path)
+            raise DesignError(f"{adata.n_obs} observations look like single cells, not replicates: add --sample-key "
+                              "<obs column of samples> for pseudobulk samples, or --allow-cells-as-replicates",
+                              path=path)
     table, bulk = run_de(adata, group_key=group_key, test=test_level, reference=reference,
                          covariates=tuple(covariate), sample_key=sample_key, min_cells=min_cells,
                          shrink=shrink, threads=threads, force=allow_cells_as_replicates)
