@@ -273,7 +273,10 @@ def define_groups(
         values, values_how = _expression(adata, genes, layer, what)
         for g in genes:
             detection[g] = float((values[g] > 0).mean()) if adata.n_obs else 0.0
-            if detection[g] < min_detection or detection[g] == 0:
+            if detection[g] == 0:
+                raise DesignError(f"{what}: {g} has no count in any of the {adata.n_obs} observations: no "
+                                  f"'{g}_high' group can be formed; choose a gene the data measure")
+            if detection[g] < min_detection:
                 raise DesignError(
                     f"{what}: {g} is non-zero in {detection[g]:.1%} of the {adata.n_obs} observations "
                     f"(< min_detection {min_detection:g}): its high and low groups would rest on a few counts; "
