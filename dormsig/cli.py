@@ -305,7 +305,8 @@ def _score_options(func: Callable) -> Callable:
     return func
 
 
-def _score(path: Path, method, signatures, index_name, threads, seed, backed, data_kind="auto", min_detection=0.05):
+def _score(path: Path, method, signatures, index_name, threads, seed, backed, data_kind="auto", min_detection=0.05,
+           max_rank=None):
 
     from dormsig.tl import score
 
@@ -316,7 +317,7 @@ def _score(path: Path, method, signatures, index_name, threads, seed, backed, da
     else:
         adata = _read_any(path)
     score(adata, _signature_arg(signatures), method=method, index=index_name, threads=threads, seed=seed,
-          data_kind=data_kind, min_detection=min_detection)
+          data_kind=data_kind, min_detection=min_detection, max_rank=max_rank)
     params = adata.uns["dormsig"]["score"]["params"]
     if params.get("method_requested") == "auto":
         log.info("scoring with %s (%s)", params["method"], str(params["method_reason"]).split(";")[0])
@@ -353,7 +354,13 @@ def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detec
     out = outs.add(out)
     h5ad_out = outs.add(h5ad_out)
     ref = _read_h5ad(reference, what="reference") if reference is not None else None
-    adata = _score(path, method, signatures, index_name, threads, seed, backed, data_kind, min_detection)
+    max_rank = None
+    if ref is not None and method == "auto":  # score as the reference was scored, whatever the batch looks like
+        ref_rec = ref.uns.get("dormsig", {}).get("score", {})
+        method = str(ref_rec.get("method", method))
+        stored = ref_rec.get("params", {}).get("max_rank")
+        max_rank = int(stored) if method == "ucell" and stored is not None and str(stored) != "None" else None
+    adata = _score(path, method, signatures, index_name, threads, seed, backed, data_kind, min_detection, max_rank)
     if ref is not None:
         rank_against(adata, ref)
     elif "dormancy_index" in adata.obsm["dormsig_scores"]:

@@ -178,3 +178,42 @@ def test_explicit_choices_are_kept_and_recorded(ctc):
     assert rec["method"] == "ucell" and rec["params"]["max_rank"] == 1500
     with pytest.raises(Exception, match="data_kind"):
         tl.score(a, {"HSC": HSC}, index=None, data_kind="tissue")
+
+
+def test_report_shows_present_detected_missing_and_the_warnings(ctc, tmp_path):
+    from dormsig.report import write_report
+
+    a = ctc.copy()
+    _quiet_score(a, {"HSC": HSC, "PROLIF": ["MKI67", "TOP2A", "PCNA"]}, index=None)
+    text = write_report(tmp_path / "r.html", adata=a).read_text()
+    for column in ("n_present", "n_detected", "n_missing", "undetected"):
+        assert f"<th>{column}</th>" in text
+    assert "<h3>Warnings</h3>" in text and "HSC 19/29" in text and "TEK" in text
+
+
+def test_cli_scores_a_small_batch_as_its_reference_was_scored(oligo, tmp_path):
+    """A reference of 184 cells is scored with ucell/1500; 10 of those cells alone would look like bulk
+    (<= 50 observations): with --reference the CLI scores them as the reference was, and ranks them."""
+    import subprocess
+    import sys
+
+    from dormsig.io import write_h5ad
+
+    cells = oligo.copy()
+    write_h5ad(cells, tmp_path / "cells.h5ad")
+    write_h5ad(cells[:10].copy(), tmp_path / "few.h5ad")
+
+    def cli(*args):
+        res = subprocess.run([sys.executable, "-m", "dormsig.cli", *args], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+        return res
+
+    cli("reference", str(tmp_path / "cells.h5ad"), "--out", str(tmp_path / "ref.h5ad"))
+    res = cli("score", str(tmp_path / "few.h5ad"), "--reference", str(tmp_path / "ref.h5ad"),
+              "--out", str(tmp_path / "few.tsv"))
+    assert "10 samples/cells scored with ucell" in res.stdout
+    few = pd.read_csv(tmp_path / "few.tsv", sep="\t", index_col=0)
+    assert few["dormsig_percentile"].notna().all()
+    a = cells.copy()
+    _quiet_score(a)  # the 184 cells: auto = ucell, max_rank 1500
+    np.testing.assert_allclose(few["dormancy_index"], a.obsm["dormsig_scores"]["dormancy_index"].iloc[:10], atol=1e-12)
