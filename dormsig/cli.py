@@ -68,14 +68,12 @@ def Outputs(step: str, params: dict[str, Any], inputs: Sequence[str | os.PathLik
 
 
 def _signature_arg(value: str | None) -> Any:
-    """--signatures: None, a file path (GMT/GMX/YAML/JSON), or comma-separated library names."""
+    """--signatures: None (the command's default), a file path (GMT/GMX/YAML/JSON), or comma-separated names."""
     if value is None:
         return None
-    if Path(value).exists():
-        from dormsig.signatures import read_signatures
+    from dormsig.signatures import as_library
 
-        return read_signatures(value)
-    return [v.strip() for v in value.split(",") if v.strip()]
+    return as_library(value)
 
 
 def _read_h5ad(path: str | os.PathLike, *, backed: bool = False, what: str = ""):
@@ -244,6 +242,8 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
         write_h5ad(bulk, h5ad_out)
     de_rec = bulk.uns.get("dormsig", {}).get("dormsig_de", {})
     outs.extra["de"] = {k: v for k, v in de_rec.items() if k != "table"}  # the table is the output itself
+    # How the groups were defined: `dormsig enrich` flags the sets that contain the grouping genes.
+    outs.extra["groups"] = bulk.uns.get("dormsig", {}).get("groups") or bulk.uns.get("dormsig", {}).get("source_groups")
     outs.finish()
     n_sig = int((table["padj"] < 0.05).sum())
     click.echo(f"{out}: {len(table)} genes, {n_sig} with padj < 0.05 ({test_level} vs {reference})")
@@ -257,13 +257,20 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
 @click.argument("de_table", type=click.Path())
 @click.option("--out", "-o", required=True, type=click.Path(), help="Enrichment table (.tsv or .csv).")
 @click.option("--signatures", default=None, help="Library set names (comma-separated) or a GMT/YAML/JSON file.")
-@click.option("--stat", default=None, help="Ranking column (default: stat, else log2FoldChange).")
+@click.option("--stat", default=None,
+              help="Ranking column (default: stat/t/z/score, else sign(log2FC) * -log10(p), else the log2FC).")
 @click.option("--gene-column", default=None, help="Gene column of the table (default: detected).")
+@click.option("--partial/--no-partial", default=None,
+              help="The table is filtered (rank test, no GSEA) / complete (default: detected).")
+@click.option("--grouping-genes", default=None,
+              help="Genes that defined the groups, e.g. NOTCH2,NOTCH1: sets containing them are flagged circular "
+                   "(default: from the table's .provenance.json).")
 @click.option("--permutations", default=1000, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", type=int, default=None)
 @common
-def enrich_cmd(de_table, out, signatures, stat, gene_column, permutations, seed, threads, force):
+def enrich_cmd(de_table, out, signatures, stat, gene_column, partial, grouping_genes, permutations, seed, threads,
+               force):
     """Enrichment of a DE ranking (dormsig's or anyone's) in the dormancy and Hallmark sets.
 
     \b
@@ -274,16 +281,26 @@ def enrich_cmd(de_table, out, signatures, stat, gene_column, permutations, seed,
     from dormsig.io import write_table
 
     path = _existing(de_table)
-    params = {"signatures": signatures, "stat": stat, "gene_column": gene_column, "permutations": permutations,
-              "seed": seed, "threads": threads}
+    params = {"signatures": signatures, "stat": stat, "gene_column": gene_column, "partial": partial,
+              "grouping_genes": grouping_genes, "permutations": permutations, "seed": seed, "threads": threads}
     outs = Outputs("enrich", params, [path], force)
     out = outs.add(out)
-    table = read_de_table(path, gene_column=gene_column, stat=stat)
-    result = enrich(table, _signature_arg(signatures), stat=stat, seed=seed, permutations=permutations,
-                    threads=threads)
+    grouping = [g.strip() for g in grouping_genes.split(",") if g.strip()] if grouping_genes else None
+    with warnings.catch_warnings(record=True) as caught:  # shown as one clean line each, below
+        warnings.simplefilter("always", UserWarning)
+        table = read_de_table(path, gene_column=gene_column, stat=stat, partial=partial)
+        result = enrich(table, _signature_arg(signatures), seed=seed, permutations=permutations, threads=threads,
+                        grouping_genes=grouping)
+    for w in caught:
+        log.warning("warning: %s", w.message)
     write_table(result, out, index=False)
+    rec = result.attrs["provenance"]
+    outs.extra["enrich"] = rec
     outs.finish()
-    click.echo(f"{out}: {len(result)} sets")
+    tested = result[result["method"] != "not_tested"]
+    click.echo(f"{out}: {len(result)} sets, {len(tested)} tested on {rec['n_genes_ranked']} genes "
+               f"({'filtered table: rank test' if rec['partial_universe'] else 'GSEA + rank test'}), "
+               f"{int((tested['fdr'] < 0.05).sum())} with FDR < 0.05, {int(result['circular'].sum())} circular")
 
 
 # --------------------------------------------------------------------------- score
@@ -296,7 +313,8 @@ def _score_options(func: Callable) -> Callable:
         click.option("--min-detection", default=0.05, show_default=True, type=float,
                      help="A signature gene is detected when non-zero in at least this fraction of samples/cells."),
         click.option("--signatures", default=None, help="Library set names (comma-separated) or a GMT/YAML/JSON file; default: the dormancy index sets."),
-        click.option("--index", "index_name", default="default", show_default=True, help="Dormancy index name or YAML file."),
+        click.option("--index", "index_name", default="default", show_default=True,
+                     help="Dormancy index name or YAML file; default: quiescence (the index with evidence, docs/evidence.md); also notch2_niche."),
         click.option("--threads", type=int, default=None),
         click.option("--seed", default=0, show_default=True),
         click.option("--backed", is_flag=True, help="Read an .h5ad in backed mode (large data; bounded memory)."),
@@ -322,6 +340,15 @@ def _score(path: Path, method, signatures, index_name, threads, seed, backed, da
     if params.get("method_requested") == "auto":
         log.info("scoring with %s (%s)", params["method"], str(params["method_reason"]).split(";")[0])
     return adata
+
+
+def _index_note(adata, step: str = "score") -> str:
+    """Which dormancy index a step used, for the one-line summary (the provenance has the full record)."""
+    rec = adata.uns.get("dormsig", {}).get(step, {}).get("index")
+    if not isinstance(rec, dict) or not rec.get("name"):
+        return "no dormancy index"
+    done = "" if rec.get("computed", True) else ", not computed: a component has no gene in the data"
+    return f"dormancy index {rec['name']} {rec.get('version', '')}".rstrip() + done
 
 
 @cli.command("score")
@@ -371,7 +398,8 @@ def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detec
     outs.extra["score"] = adata.uns["dormsig"].get("score", {})
     outs.extra["rank"] = adata.uns["dormsig"].get("rank", {})
     outs.finish()
-    click.echo(f"{out}: {adata.n_obs} samples/cells scored with {adata.uns['dormsig']['score']['method']}")
+    click.echo(f"{out}: {adata.n_obs} samples/cells scored with {adata.uns['dormsig']['score']['method']} "
+               f"({_index_note(adata)})")
 
 
 @cli.command("reference")
@@ -404,7 +432,8 @@ def reference_cmd(input_path, out, rule, quantile, method, data_kind, min_detect
     write_h5ad(ref, out)
     outs.extra["score"] = adata.uns["dormsig"].get("score", {})
     outs.finish()
-    click.echo(f"{out}: reference of {ref.n_obs} samples/cells ({adata.uns['dormsig']['score']['method']}, rule={rule})")
+    click.echo(f"{out}: reference of {ref.n_obs} samples/cells ({adata.uns['dormsig']['score']['method']}, "
+               f"rule={rule}, {_index_note(adata)})")
 
 
 @cli.command("rank")
@@ -440,7 +469,8 @@ def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, fo
     write_table(score_table(adata).sort_values("dormsig_rank"), out, index=True)
     outs.extra["rank"] = adata.uns["dormsig"].get("rank", {})
     outs.finish()
-    click.echo(f"{out}: {int((adata.obs['dormsig_call'] == 'dormant').sum())} of {adata.n_obs} called dormant")
+    click.echo(f"{out}: {int((adata.obs['dormsig_call'] == 'dormant').sum())} of {adata.n_obs} called dormant "
+               f"({_index_note(adata, 'rank')})")
 
 
 # --------------------------------------------------------------------------- signatures

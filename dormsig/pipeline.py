@@ -183,6 +183,9 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, *, force: bool, thre
     if isinstance(signatures, str) and not Path(signatures).exists():
         signatures = [s.strip() for s in signatures.split(",")]
     score(adata, signatures, method=cfg["score"]["method"], index=cfg["score"]["index"], threads=threads, seed=seed)
+    used = adata.uns["dormsig"]["score"].get("index") or {}
+    log.info("[%s] dormancy index: %s %s%s", name, used.get("name", "none"), used.get("version", ""),
+             "" if used.get("computed", True) else " (not computed: a component has no gene in the data)")
     if "dormancy_index" in adata.obsm["dormsig_scores"]:
         rank(adata, rule=cfg["rank"]["rule"], quantile=cfg["rank"]["quantile"], seed=seed)
     write_table(score_table(adata), staged(scores_path), index=True)

@@ -484,6 +484,7 @@ def _section_waterfall(b: _Builder, adata: AnnData, uns: Mapping[str, Any]) -> s
         return _section("waterfall", [_absent("no dormancy index: no scoring run (dormsig score)")])
     parts = [b.figure("waterfall", lambda ax: waterfall(adata, ax=ax), figsize=(9.0, 3.8),
                       caption="Observations ranked by dormancy index, coloured by call")]
+    parts.extend(_index_evidence(b, uns))
     if CALL_COLUMN in adata.obs.columns:
         counts = adata.obs[CALL_COLUMN].astype(str).value_counts().rename("n").to_frame()
         counts.index.name = "call"
@@ -495,6 +496,30 @@ def _section_waterfall(b: _Builder, adata: AnnData, uns: Mapping[str, Any]) -> s
     else:
         parts.append(_absent("no calls: dormsig.tl.rank was not run"))
     return _section("waterfall", parts)
+
+
+def _index_evidence(b: _Builder, uns: Mapping[str, Any]) -> list[str]:
+    """Which index made the calls, and its evidence on labelled public data (from the index YAML)."""
+    from dormsig.errors import DormsigError
+    from dormsig.signatures import load_index
+
+    rec = (uns.get("score") or {}).get("index")
+    if not isinstance(rec, Mapping) or not rec.get("name"):
+        return []
+    name, version = str(rec["name"]), str(rec.get("version", ""))
+    parts = [f"<p>Dormancy index <code>{_e(name)}</code> version {_e(version)}.</p>"]
+    try:
+        index = load_index(name)
+    except DormsigError:
+        index = None
+    if index is None or index.evidence is None or index.version != version:
+        return parts + [_absent(f"no recorded evidence for index {name} {version}")]
+    cols = [c for c in ("dataset", "metric", "value", "n", "ci95", "proliferation", "wiecek", "note")
+            if c in index.evidence_table().columns]
+    parts.append("<h3>Evidence: agreement with experimentally labelled public data (docs/evidence.md)</h3>")
+    parts.append(f"<p>{_e(index.evidence.method)} Design: {_e(index.evidence.design)}.</p>")
+    parts.append(_table(index.evidence_table()[cols], max_rows=max(b.max_rows, len(index.evidence.results))))
+    return parts
 
 
 def _signature_genes(uns: Mapping[str, Any], match_frame: pd.DataFrame | None) -> list[str]:
