@@ -22,7 +22,7 @@ from typing import Any
 import click
 
 from dormsig._version import __version__
-from dormsig.errors import DormsigError, InputError, MissingInputError
+from dormsig.errors import DesignError, DormsigError, InputError, MissingInputError
 
 log = logging.getLogger("dormsig")
 
@@ -34,6 +34,8 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
     logging.captureWarnings(True)
+    if not verbose:  # one line per warning, without the Python file and line it came from
+        warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}"
 
 
 def common(func: Callable) -> Callable:
@@ -159,8 +161,10 @@ def read_cmd(inputs, out, sample_sheet, fmt, orientation, tx2gene, strand, speci
               show_default=True)
 @click.option("--from-column", default=None, help="Take groups from this obs column (sorted bulk populations).")
 @click.option("--key-added", default="dormsig_group", show_default=True)
+@click.option("--min-detection", default=0.1, show_default=True, type=float,
+              help="Each gene must be non-zero in at least this fraction of samples/cells.")
 @common
-def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added, force):
+def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added, min_detection, force):
     """Label samples/cells NOTCH2_high / NOTCH1_high / double_high / double_low (or high / low).
 
     \b
@@ -172,16 +176,21 @@ def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added
 
     path = _existing(input_h5ad)
     params = {"high": high, "versus": versus, "by": by, "method": method, "from_column": from_column,
-              "key_added": key_added}
+              "key_added": key_added, "min_detection": min_detection}
     outs = Outputs("groups", params, [path], force)
     out = outs.add(out)
     adata = _read_any(path)
     kwargs = {"from_column": from_column} if from_column else {}
-    define_groups(adata, high=high, versus=versus, by=by, method=method, key_added=key_added, **kwargs)
+    define_groups(adata, high=high, versus=versus, by=by, method=method, key_added=key_added,
+                  min_detection=min_detection, **kwargs)
     write_h5ad(adata, out)
     outs.finish()
     counts = adata.obs[key_added].value_counts().sort_index()
     click.echo(f"{out}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    if adata.uns["dormsig"]["groups"].get("single_cell"):
+        click.echo(f"note: {adata.n_obs} observations look like single cells, which are not independent replicates: "
+                   f"run 'dormsig de {out} --sample-key <obs column of samples>' to sum them into pseudobulk samples",
+                   err=True)
 
 
 # --------------------------------------------------------------------------- de
@@ -219,6 +228,13 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
     out = outs.add(out)
     h5ad_out = outs.add(h5ad_out)
     adata = _read_any(path)
+    if sample_key is None and not allow_cells_as_replicates:
+        from dormsig.de.groups import looks_single_cell
+
+        if looks_single_cell(adata):
+            raise DesignError(f"{adata.n_obs} observations look like single cells, not replicates: add --sample-key "
+                              "<obs column of samples> for pseudobulk samples, or --allow-cells-as-replicates",
+                              path=path)
     table, bulk = run_de(adata, group_key=group_key, test=test_level, reference=reference,
                          covariates=tuple(covariate), sample_key=sample_key, min_cells=min_cells,
                          shrink=shrink, threads=threads, force=allow_cells_as_replicates)
@@ -232,6 +248,9 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
     outs.finish()
     n_sig = int((table["padj"] < 0.05).sum())
     click.echo(f"{out}: {len(table)} genes, {n_sig} with padj < 0.05 ({test_level} vs {reference})")
+    if de_rec.get("cells_as_replicates"):
+        click.echo("warning: DE treated single cells as independent replicates (--allow-cells-as-replicates): "
+                   "p-values are optimistic; --sample-key aggregates cells to pseudobulk samples", err=True)
 
 
 # --------------------------------------------------------------------------- enrich
@@ -288,7 +307,12 @@ def enrich_cmd(de_table, out, signatures, stat, gene_column, partial, grouping_g
 # --------------------------------------------------------------------------- score
 def _score_options(func: Callable) -> Callable:
     for option in reversed([
-        click.option("--method", default="ucell", show_default=True, help="Scoring method (see 'dormsig methods')."),
+        click.option("--method", default="auto", show_default=True,
+                     help="Scoring method (see 'dormsig methods'); auto: singscore on bulk samples, ucell on cells."),
+        click.option("--data-kind", type=click.Choice(["auto", "bulk", "single_cell"]), default="auto",
+                     show_default=True, help="Bulk samples or single cells (auto: detected, as for DE)."),
+        click.option("--min-detection", default=0.05, show_default=True, type=float,
+                     help="A signature gene is detected when non-zero in at least this fraction of samples/cells."),
         click.option("--signatures", default=None, help="Library set names (comma-separated) or a GMT/YAML/JSON file; default: the dormancy index sets."),
         click.option("--index", "index_name", default="default", show_default=True,
                      help="Dormancy index name or YAML file; default: quiescence (the index with evidence, docs/evidence.md); also notch2_niche."),
@@ -300,7 +324,8 @@ def _score_options(func: Callable) -> Callable:
     return func
 
 
-def _score(path: Path, method, signatures, index_name, threads, seed, backed):
+def _score(path: Path, method, signatures, index_name, threads, seed, backed, data_kind="auto", min_detection=0.05,
+           max_rank=None):
 
     from dormsig.tl import score
 
@@ -310,7 +335,11 @@ def _score(path: Path, method, signatures, index_name, threads, seed, backed):
         adata = _read_h5ad(path, backed=True)
     else:
         adata = _read_any(path)
-    score(adata, _signature_arg(signatures), method=method, index=index_name, threads=threads, seed=seed)
+    score(adata, _signature_arg(signatures), method=method, index=index_name, threads=threads, seed=seed,
+          data_kind=data_kind, min_detection=min_detection, max_rank=max_rank)
+    params = adata.uns["dormsig"]["score"]["params"]
+    if params.get("method_requested") == "auto":
+        log.info("scoring with %s (%s)", params["method"], str(params["method_reason"]).split(";")[0])
     return adata
 
 
@@ -330,7 +359,8 @@ def _index_note(adata, step: str = "score") -> str:
 @click.option("--reference", type=click.Path(), default=None, help="Reference built with 'dormsig reference'.")
 @_score_options
 @common
-def score_cmd(input_path, out, h5ad_out, reference, method, signatures, index_name, threads, seed, backed, force):
+def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detection, signatures, index_name, threads,
+              seed, backed, force):
     """Score samples or cells for dormancy (single-sample methods by default).
 
     With --reference, each sample also gets its percentile in the reference and a dormancy call
@@ -347,12 +377,18 @@ def score_cmd(input_path, out, h5ad_out, reference, method, signatures, index_na
 
     path = _existing(input_path)
     params = {"method": method, "signatures": signatures, "index": index_name, "threads": threads, "seed": seed,
-              "reference": reference, "backed": backed}
+              "reference": reference, "backed": backed, "data_kind": data_kind, "min_detection": min_detection}
     outs = Outputs("score", params, [path, reference], force)
     out = outs.add(out)
     h5ad_out = outs.add(h5ad_out)
     ref = _read_h5ad(reference, what="reference") if reference is not None else None
-    adata = _score(path, method, signatures, index_name, threads, seed, backed)
+    max_rank = None
+    if ref is not None and method == "auto":  # score as the reference was scored, whatever the batch looks like
+        ref_rec = ref.uns.get("dormsig", {}).get("score", {})
+        method = str(ref_rec.get("method", method))
+        stored = ref_rec.get("params", {}).get("max_rank")
+        max_rank = int(stored) if method == "ucell" and stored is not None and str(stored) != "None" else None
+    adata = _score(path, method, signatures, index_name, threads, seed, backed, data_kind, min_detection, max_rank)
     if ref is not None:
         rank_against(adata, ref)
     elif "dormancy_index" in adata.obsm["dormsig_scores"]:
@@ -363,7 +399,8 @@ def score_cmd(input_path, out, h5ad_out, reference, method, signatures, index_na
     outs.extra["score"] = adata.uns["dormsig"].get("score", {})
     outs.extra["rank"] = adata.uns["dormsig"].get("rank", {})
     outs.finish()
-    click.echo(f"{out}: {adata.n_obs} samples/cells scored with {method} ({_index_note(adata)})")
+    click.echo(f"{out}: {adata.n_obs} samples/cells scored with {adata.uns['dormsig']['score']['method']} "
+               f"({_index_note(adata)})")
 
 
 @cli.command("reference")
@@ -373,7 +410,8 @@ def score_cmd(input_path, out, h5ad_out, reference, method, signatures, index_na
 @click.option("--quantile", default=0.9, show_default=True, help="Quantile of the index above which a sample is called dormant.")
 @_score_options
 @common
-def reference_cmd(input_path, out, rule, quantile, method, signatures, index_name, threads, seed, backed, force):
+def reference_cmd(input_path, out, rule, quantile, method, data_kind, min_detection, signatures, index_name, threads,
+                  seed, backed, force):
     """Build a reference once (scores + calling rule) to place new samples in later.
 
     \b
@@ -386,16 +424,17 @@ def reference_cmd(input_path, out, rule, quantile, method, signatures, index_nam
 
     path = _existing(input_path)
     params = {"method": method, "signatures": signatures, "index": index_name, "threads": threads, "seed": seed,
-              "rule": rule, "quantile": quantile}
+              "rule": rule, "quantile": quantile, "data_kind": data_kind, "min_detection": min_detection}
     outs = Outputs("reference", params, [path], force)
     out = outs.add(out)
-    adata = _score(path, method, signatures, index_name, threads, seed, backed)
+    adata = _score(path, method, signatures, index_name, threads, seed, backed, data_kind, min_detection)
     rank(adata, rule=rule, quantile=quantile, seed=seed)
     ref = make_reference(adata)
     write_h5ad(ref, out)
     outs.extra["score"] = adata.uns["dormsig"].get("score", {})
     outs.finish()
-    click.echo(f"{out}: reference of {ref.n_obs} samples/cells ({method}, rule={rule}, {_index_note(adata)})")
+    click.echo(f"{out}: reference of {ref.n_obs} samples/cells ({adata.uns['dormsig']['score']['method']}, "
+               f"rule={rule}, {_index_note(adata)})")
 
 
 @cli.command("rank")

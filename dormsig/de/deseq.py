@@ -246,7 +246,8 @@ def deseq(
 
     keep = groups.isin([test, reference]).to_numpy() if subset else np.ones(adata.n_obs, dtype=bool)
     counts = check_counts(_dense_counts(adata, layer, what)[keep], round_counts=round_counts, what=what)
-    if not force and looks_single_cell(adata, counts):
+    cells_as_replicates = looks_single_cell(adata, counts)
+    if not force and cells_as_replicates:
         raise DesignError(
             f"{what}: {adata.n_obs} observations look like single cells; cells of one sample are not independent "
             "replicates (inflated significance): aggregate with dormsig.de.pseudobulk(sample_key=...) first, "
@@ -390,6 +391,8 @@ def deseq(
         },
         contrast=f"{group_key}: {test} vs {reference}",
         contrast_ran=[gname, test, reference],
+        # forced DE on single cells: p-values treat cells of one sample as independent replicates
+        cells_as_replicates=bool(cells_as_replicates),
         formula=formula,
         design_columns=list(dm.columns),
         n_samples=int(keep.sum()),

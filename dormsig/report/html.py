@@ -121,7 +121,7 @@ def write_report(
     with matplotlib.rc_context(_RC):
         body = [
             _section_input(builder, adata, uns, groupby),
-            _section_signatures(builder, match_frame),
+            _section_signatures(builder, match_frame, uns),
             _section_scores(builder, adata, groupby),
             _section_waterfall(builder, adata, uns),
             _section_heatmap(builder, adata, groupby, uns, match_frame, de_frame, heatmap_genes),
@@ -411,19 +411,43 @@ def _section_input(b: _Builder, adata: AnnData, uns: Mapping[str, Any], groupby:
     return _section("input", parts)
 
 
-def _section_signatures(b: _Builder, match_frame: pd.DataFrame | None) -> str:
+def _warnings(uns: Mapping[str, Any]) -> str:
+    """The warnings the steps recorded (scoring, groups) and DE run on cells as replicates."""
+    items = []
+    for step in ("groups", "score"):
+        rec = uns.get(step)
+        if isinstance(rec, Mapping):
+            items += [f"{step}: {w}" for w in rec.get("warnings") or [] if w]
+    for step, rec in uns.items():
+        if isinstance(rec, Mapping) and rec.get("cells_as_replicates") is True:
+            items.append(f"{step}: DE treated single cells as independent replicates; its p-values are optimistic "
+                         "(aggregate cells to pseudobulk samples per sample)")
+    if not items:
+        return ""
+    return '<h3>Warnings</h3>\n<ul class="warnings">' + "".join(f"<li>{_e(w)}</li>" for w in items) + "</ul>"
+
+
+def _section_signatures(b: _Builder, match_frame: pd.DataFrame | None, uns: Mapping[str, Any] | None = None) -> str:
+    warn = _warnings(uns or {})
     if match_frame is None or match_frame.empty:
-        return _section("signatures", [_absent("no signature match report: no scoring run (dormsig score)")])
+        return _section("signatures", [warn, _absent("no signature match report: no scoring run (dormsig score)")])
+    detected = "n_detected" in match_frame.columns
     if {"n_total", "n_matched"} <= set(match_frame.columns):
+        # bars and labels count detected genes when the report has them (coverage is then the detected fraction)
+        shown = match_frame.assign(n_matched=match_frame["n_detected"]) if detected else match_frame
+        caption = ("Fraction of each gene set's genes detected in the data (present and non-zero in enough "
+                   "observations)" if detected else "Fraction of each gene set's genes found in the data")
         fig = b.figure(
-            "match_coverage", lambda ax: match_coverage(match_frame, ax=ax),
-            figsize=(7.5, 1.0 + 0.26 * len(match_frame)), caption="Fraction of each gene set's genes found in the data",
+            "match_coverage", lambda ax: match_coverage(shown, ax=ax),
+            figsize=(7.5, 1.0 + 0.26 * len(match_frame)), caption=caption,
         )
     else:
         fig = _absent("no coverage plot: the match report has no n_total / n_matched counts")
-    cols = [c for c in ("set", "part", "parts", "n_total", "n_matched", "coverage", "status", "missing")
-            if c in match_frame]
-    return _section("signatures", [_table(match_frame[cols], max_rows=max(b.max_rows, len(match_frame))), fig])
+    names = (("set", "part", "parts", "n_total", "n_present", "n_detected", "n_missing", "coverage", "status",
+              "undetected", "missing") if detected else
+             ("set", "part", "parts", "n_total", "n_matched", "coverage", "status", "missing"))
+    cols = [c for c in names if c in match_frame]
+    return _section("signatures", [warn, _table(match_frame[cols], max_rows=max(b.max_rows, len(match_frame))), fig])
 
 
 def _has_scores(adata: AnnData) -> bool:
