@@ -230,6 +230,7 @@ def score(
     max_rank: int = 1500,
     species: str | None = None,
     copy: bool = False,
+    cells: Any = None,
     **method_kwargs: Any,
 ) -> AnnData | None:
     """Score gene sets in every cell or sample.
@@ -266,6 +267,10 @@ def score(
         Species of the data for matching (``"human"``/``"mouse"``); detected from ``var_names`` when None.
     copy
         Return a scored copy instead of writing into ``adata``.
+    cells
+        Score only these observations: an ``obs`` column and value(s), e.g. ``"cell_type=malignant"``,
+        ``{"cell_type": ["a", "b"]}`` (see :mod:`dormsig.tl.cells`). Others get NaN scores;
+        ``obs["dormsig_scored"]`` marks the selection and the score record stores it (``"cells"``).
     **method_kwargs
         Passed to the method (``w_neg``, ``n_up``, ``centre``...).
 
@@ -287,6 +292,11 @@ def score(
     - A set with no gene in the data gets NaN scores and a warning; the index then is not computed.
     - Input that looks genes x cells (signature genes found in ``obs_names``) raises ``InputError``.
     """
+    if cells is not None:  # score the selection as its own AnnData, then write back (NaN elsewhere)
+        from dormsig.tl.cells import score_restricted
+
+        params = {k: v for k, v in locals().items() if k not in ("adata", "cells", "copy", "method_kwargs")}
+        return score_restricted(score, adata, cells, copy=copy, kwargs={**params, **method_kwargs})
     info = _registry.info(method)
     if copy and adata.isbacked:
         raise InputError(f"{adata.filename}: copy=True is not supported for backed AnnData; score in place")
