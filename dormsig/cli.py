@@ -286,10 +286,10 @@ def _cells_arg(adata, value: str | None):
 
 def _compartment_check(adata) -> dict:
     """Where the dormant calls fall (shipped compartment markers): echoed, and returned for provenance."""
-    from dormsig.tl.compartment import check_compartments
+    from dormsig.tl.compartment import check_compartments, compartment_message
 
     summary = check_compartments(adata)
-    click.echo(summary.message)
+    click.echo(compartment_message(summary, advice="cli"))
     return summary.to_dict()
 
 

@@ -129,7 +129,7 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, *, force: bool, thre
     from dormsig.report.findings import FindingsContext
     from dormsig.tl import rank, score
     from dormsig.tl.cells import parse_cells, select_cells
-    from dormsig.tl.compartment import check_compartments
+    from dormsig.tl.compartment import check_compartments, compartment_message
     from dormsig.tl.reference import score_table
 
     inputs = ds["input"] if isinstance(ds["input"], list) else [ds["input"]]
@@ -197,7 +197,8 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, *, force: bool, thre
     if "dormancy_index" in adata.obsm["dormsig_scores"]:
         rank(adata, rule=cfg["rank"]["rule"], quantile=cfg["rank"]["quantile"], seed=seed)
         compartment = check_compartments(adata)
-        (log.warning if compartment.n_calls_outside and not cells else log.info)("[%s] %s", name, compartment.message)
+        (log.warning if compartment.n_calls_outside and not cells else log.info)(
+            "[%s] %s", name, compartment_message(compartment, advice="config"))
         outs.extra["compartment"] = compartment.to_dict()
     write_table(score_table(adata), staged(scores_path), index=True)
     adata.uns.setdefault("dormsig", {})["skipped_contrasts"] = skipped or {"none": ""}

@@ -117,11 +117,12 @@ def _label(name: str) -> str:
     return name.removeprefix("COMPARTMENT_").lower()
 
 
-def _kind(n_obs: int, zero_fraction: float) -> str:
-    """Single cells (many observations, mostly zeros) or samples; as dormsig.de tells them apart."""
+def _kind(n_obs: int, zero_fraction: float, median_library: float | None) -> str:
+    """Single cells or samples: many observations that are mostly zeros or hold < 500k counts each."""
     if n_obs > _MAX_BULK_OBS:
         return "cells"
-    return "cells" if n_obs > 50 and zero_fraction > 0.5 else "samples"
+    small = median_library is not None and median_library < 5e5
+    return "cells" if n_obs > 50 and (zero_fraction > 0.5 or small) else "samples"
 
 
 def _source(adata: AnnData, layer: str | None):
@@ -199,12 +200,14 @@ def check_compartments(
     col_pos = {c: i for i, c in enumerate(cols)}
     expressed = np.zeros((adata.n_obs, len(cols)), dtype=bool)
     nnz = 0
+    libsize = np.zeros(adata.n_obs)
     for start, stop, block in iter_csr_chunks(X, chunk_size):
         if is_log:
             block = block.copy()
             block.data = np.expm1(block.data)
         lib = np.asarray(block.sum(axis=1)).ravel()
         nnz += int(np.count_nonzero(block.data))
+        libsize[start:stop] = lib
         if cols:
             sub = block[:, cols].toarray()
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -244,7 +247,8 @@ def check_compartments(
     stored = adata.uns.get(UNS_KEY, {}).get("score", {})
     cells = stored.get("cells") if isinstance(stored, Mapping) else None
     cells = dict(cells) if isinstance(cells, Mapping) else None
-    kind = _kind(adata.n_obs, 1.0 - nnz / max(1, adata.n_obs * adata.n_vars))
+    kind = _kind(adata.n_obs, 1.0 - nnz / max(1, adata.n_obs * adata.n_vars),
+                 None if is_log else float(np.median(libsize)))  # normalised values have no library size
     summary = CompartmentSummary(
         kind=kind, n_obs=int(adata.n_obs), n_calls=None if dormant is None else int(dormant.sum()),
         calls=in_calls, calls_anchor=anchor_calls, overall=overall, compartments=tuple(comps),
@@ -264,13 +268,21 @@ def _with_message(s: CompartmentSummary) -> CompartmentSummary:
     return replace(s, message=compartment_message(s))
 
 
-def compartment_message(s: CompartmentSummary) -> str:
-    """One or two plain sentences for the CLI, the log and the report."""
+#: How to restrict scoring, said in the words of each interface.
+ADVICE = {
+    "python": "score tumour cells only: dormsig.tl.score(..., cells='COLUMN=VALUE'), e.g. cells='malignant=yes'",
+    "cli": "score tumour cells only: --cells COLUMN=VALUE, e.g. --cells malignant=yes",
+    "config": "score tumour cells only: 'cells: COLUMN=VALUE' under the dataset in the config, or dormsig run --cells",
+}
+
+
+def compartment_message(s: CompartmentSummary, advice: str = "python") -> str:
+    """One or two plain sentences for the CLI (``advice="cli"``), the log and the report."""
     unit = "cells" if s.kind == "cells" else "samples"
     anchors = {c.label: c.anchor for c in s.compartments}
     checked = ", ".join(c.label for c in s.compartments) or "none"
     if not s.compartments:
-        return f"compartment check skipped: no compartment has {2} or more markers in the data"
+        return "compartment check skipped: no compartment has enough markers in the data"
     where = "" if not s.cells else f" (scored only {s.cells.get('column')}={','.join(map(str, s.cells.get('values', [])))})"
     if s.n_calls is None:
         n_out = sum(s.overall.values())
@@ -291,7 +303,8 @@ def compartment_message(s: CompartmentSummary) -> str:
         return text + (" Bulk samples mix compartments: a marker-positive sample contains such cells; sort or "
                        "deconvolve to score tumour cells only.")
     if not s.cells:
-        return text + " Score tumour cells only: cells='COLUMN=VALUE' (CLI: --cells COLUMN=VALUE, e.g. --cells malignant=yes)."
+        hint = ADVICE.get(advice, advice)
+        return f"{text} {hint[:1].upper()}{hint[1:]}."
     return text + " The selection still holds such cells: check the annotation."
 
 
