@@ -222,14 +222,14 @@ def compare_programme(
             both = np.concatenate([x, y])
             floor = float(np.mean(both <= both.min() + 1e-12))
             res.update(median_test=float(np.median(x)), median_ref=float(np.median(y)), floor_fraction=floor)
-            if np.ptp(both) == 0:
-                res["note"] = "its score is the same in every observation"
-            else:
+            if np.ptp(both) > 0:
                 u = mannwhitneyu(x, y, alternative="two-sided")
                 res.update(delta=float(2.0 * u.statistic / (x.size * y.size) - 1.0), pvalue=float(u.pvalue))
-                if floor > FLOOR_FRACTION:
-                    res["note"] = (f"its score sits at its lowest value in {round(100 * floor)}% of the "
-                                   "observations (genes not detected)")
+            if floor > FLOOR_FRACTION:  # the set follows the few observations where its genes are detected
+                res["note"] = (f"its score sits at its lowest value in {round(100 * floor)}% of the "
+                               "observations (genes not detected)")
+            elif np.ptp(both) == 0:
+                res["note"] = "its score is the same in every observation"
         raw.append(res)
     tested = [i for i, r in enumerate(raw) if r.get("note") is None and not r["circular"] and "pvalue" in r]
     q = bh_adjust(np.array([raw[i]["pvalue"] for i in tested])) if tested else np.array([])

@@ -211,7 +211,7 @@ def check_compartments(
         if cols:
             sub = block[:, cols].toarray()
             with np.errstate(divide="ignore", invalid="ignore"):
-                cpm = np.where(lib[:, None] > 0, sub / lib[:, None] * 1e6, 0.0)
+                cpm = np.where(lib[:, None] > 0, sub * (1e6 / lib[:, None]), 0.0)
             expressed[start:stop] = cpm >= max(min_cpm, np.finfo(float).tiny)
 
     fractions = pd.DataFrame(index=adata.obs_names, dtype=np.float64)
