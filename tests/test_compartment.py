@@ -355,8 +355,9 @@ def test_report_has_the_findings_and_compartment_sections(oligo, tmp_path):
                        findings=FindingsContext(tissue="oligodendroglioma cells", block="cell_type"))
     text = out.read_text()
     headings = [h for _, h in SECTIONS]
-    assert headings[1] == "What the data show about the seed's programme" and "Where the dormant calls fall" in headings
-    assert "<h2>What the data show about the seed&#x27;s programme</h2>" in text
+    assert headings[1] == "What the data show about the NOTCH2-niche programme"
+    assert "<h2>What the data show about the NOTCH2-niche programme</h2>" in text
+    assert "<h2>Where the dormant calls fall</h2>" in text
     assert "compared with NOTCH1_high" in text and "Not counted:" in text
     assert "dormant calls express markers of a non-tumour compartment" in text
     assert "these are oligodendroglioma cells, not bone-marrow DTCs" in text

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 #: (anchor, heading) of every section, in order. Tests and readers rely on these headings.
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("input", "Input summary"),
-    ("findings", "What the data show about the seed's programme"),
+    ("findings", "What the data show about the NOTCH2-niche programme"),
     ("signatures", "Signature match report"),
     ("scores", "Score distributions by group"),
     ("waterfall", "Ranked dormancy index"),
