@@ -165,7 +165,7 @@ def _check_against_annotation(adata) -> None:
     malignant = ct.str.startswith("malignant")
     assert (label[oligo] == "oligodendrocyte").all()  # 23 of 23
     assert label[micro].isin({"immune", "myeloid", "microglia"}).all()  # 19 of 19
-    assert (label[malignant] != "none").sum() <= 1  # at most 1 of 142 (a probable doublet in the full data)
+    assert (label[malignant] == "none").all()  # 142 of 142
 
 
 def test_compartments_agree_with_the_copy_number_annotation(oligo):
