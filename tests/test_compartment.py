@@ -300,12 +300,12 @@ def test_findings_words_from_typed_results():
                                             "of the observations (genes not detected).")
     assert "built in and is not evidence" in component_sentence(circ, c)
     assert summary_sentence(c) == (
-        "Of the 3 component(s) of the seed's programme that could be assessed without circularity, 1 moved as the "
+        "Of the 3 components of the seed's programme that could be assessed without circularity, 1 moved as the "
         "seed predicts (PERK-ATF4-CHOP), 1 moved against it (proliferation) and 1 did not differ detectably "
         "(HSC mimicry) (BH q < 0.05). Not counted: CD177, NOTCH2 over NOTCH1.")
     caveats = " ".join(caveat_sentences(c))
     assert "no compartment check was run" in caveats
-    assert "defined by NOTCH2 and NOTCH1 expression, and NOTCH2 over NOTCH1 contain(s) those genes" in caveats
+    assert "defined by NOTCH2 and NOTCH1 expression, and NOTCH2 over NOTCH1 contains those genes" in caveats
     assert "4 and 5 levels of 'patient'" in caveats and "weak evidence" in caveats
     assert "these are circulating tumour cells (CTCs) from blood, not bone-marrow DTCs" in caveats
 

@@ -319,7 +319,8 @@ def summary_sentence(c: ProgrammeComparison) -> str:
     else:
         def names(xs: list[str]) -> str:
             return f" ({', '.join(xs)})" if xs else ""
-        text = (f"Of the {n} component(s) of the seed's programme that could be assessed without circularity, "
+        text = (f"Of the {n} component{'s' if n != 1 else ''} of the seed's programme that could be assessed "
+                "without circularity, "
                 f"{len(groups['as predicted'])} moved as the seed predicts{names(groups['as predicted'])}, "
                 f"{len(groups['against'])} moved against it{names(groups['against'])} and "
                 f"{len(groups['no detectable difference'])} did not differ detectably"
@@ -344,8 +345,9 @@ def caveat_sentences(c: ProgrammeComparison) -> list[str]:
     circular = [r for r in c.results if r.circular]
     if circular:
         genes = " and ".join(c.grouping_genes)
+        verb = "contains" if len(circular) == 1 else "contain"
         out.append(f"Circular sets: the groups were defined by {genes} expression, and "
-                   f"{', '.join(r.label for r in circular)} contain(s) those genes; their differences are built in.")
+                   f"{' and '.join(r.label for r in circular)} {verb} those genes; their differences are built in.")
     n_test = max((r.n_test for r in c.results), default=0)
     n_ref = max((r.n_ref for r in c.results), default=0)
     text = (f"Replicates: the test treats each of the {n_test} + {n_ref} {c.unit} as independent.")
