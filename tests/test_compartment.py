@@ -361,3 +361,14 @@ def test_report_has_the_findings_and_compartment_sections(oligo, tmp_path):
     assert "compared with NOTCH1_high" in text and "Not counted:" in text
     assert "dormant calls express markers of a non-tumour compartment" in text
     assert "these are oligodendroglioma cells, not bone-marrow DTCs" in text
+
+
+def test_config_takes_cells_and_tissue():
+    from dormsig.errors import ConfigError
+    from dormsig.pipeline import demo_config, validate_config
+
+    cfg = validate_config({"datasets": {"x": {"input": "a.csv", "cells": "malignant=yes", "tissue": "bone marrow"}}})
+    assert cfg["datasets"]["x"]["cells"] == "malignant=yes"
+    with pytest.raises(ConfigError, match="datasets.x.cells"):
+        validate_config({"datasets": {"x": {"input": "a.csv", "cells": ["malignant"]}}})
+    assert "circulating tumour cells" in demo_config()["datasets"]["aceto2014_ctc"]["tissue"]
