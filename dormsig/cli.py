@@ -305,6 +305,32 @@ def enrich_cmd(de_table, out, signatures, stat, gene_column, partial, grouping_g
 
 
 # --------------------------------------------------------------------------- score
+_CELLS_OPTION = click.option(
+    "--cells", default=None, metavar="COLUMN=VALUE",
+    help="Score, rank and call only these cells: an obs column (or sample-sheet column) and value(s), e.g. "
+         "--cells malignant=yes or --cells cell_type=malignant_*; others get NaN and the call not_scored.")
+
+
+def _cells_arg(adata, value: str | None):
+    """--cells checked against the data up front, so that a typo is one line naming the flag."""
+    if value is None:
+        return None
+    from dormsig.tl.cells import parse_cells, select_cells
+
+    spec = parse_cells(value, what="--cells")
+    select_cells(adata, spec, what="--cells")
+    return spec
+
+
+def _compartment_check(adata) -> dict:
+    """Where the dormant calls fall (shipped compartment markers): echoed, and returned for provenance."""
+    from dormsig.tl.compartment import check_compartments, compartment_message
+
+    summary = check_compartments(adata)
+    click.echo(compartment_message(summary, advice="cli"))
+    return summary.to_dict()
+
+
 def _score_options(func: Callable) -> Callable:
     for option in reversed([
         click.option("--method", default="auto", show_default=True,
@@ -319,13 +345,14 @@ def _score_options(func: Callable) -> Callable:
         click.option("--threads", type=int, default=None),
         click.option("--seed", default=0, show_default=True),
         click.option("--backed", is_flag=True, help="Read an .h5ad in backed mode (large data; bounded memory)."),
+        _CELLS_OPTION,
     ]):
         func = option(func)
     return func
 
 
 def _score(path: Path, method, signatures, index_name, threads, seed, backed, data_kind="auto", min_detection=0.05,
-           max_rank=None):
+           max_rank=None, cells=None):
 
     from dormsig.tl import score
 
@@ -336,7 +363,7 @@ def _score(path: Path, method, signatures, index_name, threads, seed, backed, da
     else:
         adata = _read_any(path)
     score(adata, _signature_arg(signatures), method=method, index=index_name, threads=threads, seed=seed,
-          data_kind=data_kind, min_detection=min_detection, max_rank=max_rank)
+          data_kind=data_kind, min_detection=min_detection, max_rank=max_rank, cells=_cells_arg(adata, cells))
     params = adata.uns["dormsig"]["score"]["params"]
     if params.get("method_requested") == "auto":
         log.info("scoring with %s (%s)", params["method"], str(params["method_reason"]).split(";")[0])
@@ -360,7 +387,7 @@ def _index_note(adata, step: str = "score") -> str:
 @_score_options
 @common
 def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detection, signatures, index_name, threads,
-              seed, backed, force):
+              seed, backed, cells, force):
     """Score samples or cells for dormancy (single-sample methods by default).
 
     With --reference, each sample also gets its percentile in the reference and a dormancy call
@@ -377,7 +404,8 @@ def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detec
 
     path = _existing(input_path)
     params = {"method": method, "signatures": signatures, "index": index_name, "threads": threads, "seed": seed,
-              "reference": reference, "backed": backed, "data_kind": data_kind, "min_detection": min_detection}
+              "reference": reference, "backed": backed, "data_kind": data_kind, "min_detection": min_detection,
+              "cells": cells}
     outs = Outputs("score", params, [path, reference], force)
     out = outs.add(out)
     h5ad_out = outs.add(h5ad_out)
@@ -388,19 +416,23 @@ def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detec
         method = str(ref_rec.get("method", method))
         stored = ref_rec.get("params", {}).get("max_rank")
         max_rank = int(stored) if method == "ucell" and stored is not None and str(stored) != "None" else None
-    adata = _score(path, method, signatures, index_name, threads, seed, backed, data_kind, min_detection, max_rank)
+    adata = _score(path, method, signatures, index_name, threads, seed, backed, data_kind, min_detection, max_rank,
+                   cells)
     if ref is not None:
         rank_against(adata, ref)
     elif "dormancy_index" in adata.obsm["dormsig_scores"]:
         rank(adata, seed=seed)
+    compartment = _compartment_check(adata) if "dormsig_call" in adata.obs else None
     write_table(score_table(adata), out, index=True)
     if h5ad_out is not None:
         write_h5ad(adata.to_memory() if adata.isbacked else adata, h5ad_out)
     outs.extra["score"] = adata.uns["dormsig"].get("score", {})
     outs.extra["rank"] = adata.uns["dormsig"].get("rank", {})
+    outs.extra["compartment"] = compartment
     outs.finish()
-    click.echo(f"{out}: {adata.n_obs} samples/cells scored with {adata.uns['dormsig']['score']['method']} "
-               f"({_index_note(adata)})")
+    scored = f"{int(adata.obs['dormsig_scored'].sum())} of " if cells else ""
+    click.echo(f"{out}: {scored}{adata.n_obs} samples/cells scored with {adata.uns['dormsig']['score']['method']} "
+               f"({_index_note(adata)})" + (f" ({cells})" if cells else ""))
 
 
 @cli.command("reference")
@@ -411,7 +443,7 @@ def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detec
 @_score_options
 @common
 def reference_cmd(input_path, out, rule, quantile, method, data_kind, min_detection, signatures, index_name, threads,
-                  seed, backed, force):
+                  seed, backed, cells, force):
     """Build a reference once (scores + calling rule) to place new samples in later.
 
     \b
@@ -424,10 +456,11 @@ def reference_cmd(input_path, out, rule, quantile, method, data_kind, min_detect
 
     path = _existing(input_path)
     params = {"method": method, "signatures": signatures, "index": index_name, "threads": threads, "seed": seed,
-              "rule": rule, "quantile": quantile, "data_kind": data_kind, "min_detection": min_detection}
+              "rule": rule, "quantile": quantile, "data_kind": data_kind, "min_detection": min_detection,
+              "cells": cells}
     outs = Outputs("reference", params, [path], force)
     out = outs.add(out)
-    adata = _score(path, method, signatures, index_name, threads, seed, backed, data_kind, min_detection)
+    adata = _score(path, method, signatures, index_name, threads, seed, backed, data_kind, min_detection, None, cells)
     rank(adata, rule=rule, quantile=quantile, seed=seed)
     ref = make_reference(adata)
     write_h5ad(ref, out)
@@ -445,8 +478,9 @@ def reference_cmd(input_path, out, rule, quantile, method, data_kind, min_detect
 @click.option("--reference", type=click.Path(), default=None)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--permutations", default=1000, show_default=True)
+@_CELLS_OPTION
 @common
-def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, force):
+def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, cells, force):
     """Rank scored samples/cells by the dormancy index and call dormant ones with a visible rule.
 
     \b
@@ -459,16 +493,20 @@ def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, fo
     from dormsig.tl.reference import score_table
 
     path = _existing(scored_h5ad)
-    params = {"rule": rule, "quantile": quantile, "reference": reference, "seed": seed, "permutations": permutations}
+    params = {"rule": rule, "quantile": quantile, "reference": reference, "seed": seed, "permutations": permutations,
+              "cells": cells}
     outs = Outputs("rank", params, [path, reference], force)
     out = outs.add(out)
     adata = _read_any(path)
     if "dormsig_scores" not in adata.obsm:
         raise InputError("not scored yet: run 'dormsig score ... --h5ad-out' first", path=path)
     ref = _read_h5ad(reference, what="reference") if reference else None
-    rank(adata, rule=rule, quantile=quantile, reference=ref, seed=seed, n_permutations=permutations)
+    rank(adata, rule=rule, quantile=quantile, reference=ref, seed=seed, n_permutations=permutations,
+         cells=_cells_arg(adata, cells))
+    compartment = _compartment_check(adata)
     write_table(score_table(adata).sort_values("dormsig_rank"), out, index=True)
     outs.extra["rank"] = adata.uns["dormsig"].get("rank", {})
+    outs.extra["compartment"] = compartment
     outs.finish()
     click.echo(f"{out}: {int((adata.obs['dormsig_call'] == 'dormant').sum())} of {adata.n_obs} called dormant "
                f"({_index_note(adata, 'rank')})")
@@ -585,8 +623,9 @@ def report_cmd(adata_path, de_path, enr_path, groupby, title, out, force):
 @click.option("--out", "-o", required=True, type=click.Path(), help="Output directory.")
 @click.option("--threads", type=int, default=None)
 @click.option("--seed", default=None, type=int, help="Overrides the config's seed.")
+@_CELLS_OPTION
 @common
-def run_cmd(config, out, threads, seed, force):
+def run_cmd(config, out, threads, seed, cells, force):
     """Run the whole pipeline (read, groups, DE, enrichment, score, rank, report) from a config file.
 
     The config format is dormsig/schemas/config.schema.yaml; the bundled example is
@@ -599,7 +638,11 @@ def run_cmd(config, out, threads, seed, force):
     from dormsig.pipeline import load_config, run_pipeline
 
     cfg = load_config(_existing(config))
-    reports = run_pipeline(cfg, out, force=force, threads=threads, seed=seed)
+    if cells is not None:
+        from dormsig.tl.cells import parse_cells
+
+        parse_cells(cells, what="--cells")  # syntax now; the column is checked against each dataset
+    reports = run_pipeline(cfg, out, force=force, threads=threads, seed=seed, cells=cells)
     for path in reports:
         click.echo(str(path))
 

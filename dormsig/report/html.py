@@ -33,15 +33,24 @@ from dormsig.errors import InputError
 from dormsig.io.write import atomic_path
 from dormsig.pl.score_plots import CALL_COLUMN, INDEX_COLUMN, match_coverage, score_frame, scores, waterfall
 from dormsig.provenance import UNS_KEY, jsonable
+from dormsig.report.findings import (
+    FindingsContext,
+    compare_programme,
+    findings_html,
+    findings_table,
+    infer_contrast,
+)
 
 log = logging.getLogger(__name__)
 
 #: (anchor, heading) of every section, in order. Tests and readers rely on these headings.
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("input", "Input summary"),
+    ("findings", "What the data show about the NOTCH2-niche programme"),
     ("signatures", "Signature match report"),
     ("scores", "Score distributions by group"),
     ("waterfall", "Ranked dormancy index"),
+    ("compartment", "Where the dormant calls fall"),
     ("heatmap", "Signature gene heatmap"),
     ("de", "Differential expression"),
     ("enrichment", "Enrichment"),
@@ -69,6 +78,7 @@ def write_report(
     match_report: Any = None,
     heatmap_genes: Iterable[str] | None = None,
     max_rows: int = 50,
+    findings: FindingsContext | None = None,
 ) -> Path:
     """Write one self-contained HTML report and return its path.
 
@@ -99,6 +109,10 @@ def write_report(
         Genes for the heatmap; default: the matched signature genes recorded by scoring.
     max_rows
         Longest table shown (the full tables are in the pipeline's TSV outputs).
+    findings
+        Where the cells come from, the patient column and the contrast, for the findings section
+        (:class:`dormsig.report.findings.FindingsContext`); the contrast defaults to NOTCH2_high vs
+        NOTCH1_high in ``groupby``.
 
     Returns
     -------
@@ -121,9 +135,11 @@ def write_report(
     with matplotlib.rc_context(_RC):
         body = [
             _section_input(builder, adata, uns, groupby),
+            _section_findings(builder, adata, groupby, findings),
             _section_signatures(builder, match_frame, uns),
             _section_scores(builder, adata, groupby),
             _section_waterfall(builder, adata, uns),
+            _section_compartment(builder, uns),
             _section_heatmap(builder, adata, groupby, uns, match_frame, de_frame, heatmap_genes),
             _section_de(builder, de_frame),
             _section_enrichment(builder, enr_frame),
@@ -649,6 +665,47 @@ def _section_enrichment(b: _Builder, enrichment: pd.DataFrame | None) -> str:
         parts.append(f'<p>{int((frame["fdr"].astype(float) < 0.05).sum())} of {len(frame)} sets with FDR &lt; 0.05.</p>')
     parts.append(_table(frame, max_rows=b.max_rows))
     return _section("enrichment", parts)
+
+
+def _section_findings(b: _Builder, adata: AnnData, groupby: str | None, context: FindingsContext | None) -> str:
+    context = context or FindingsContext()
+    if not _has_scores(adata):
+        return _section("findings", [_absent("no scores: no scoring run (dormsig score)")])
+    contrast = context.contrast or (infer_contrast(adata, groupby) if groupby is not None else None)
+    if groupby is None or contrast is None:
+        return _section("findings", [_absent("no NOTCH2_high vs NOTCH1_high groups to compare (dormsig groups, "
+                                             "then report with --groupby)")])
+    try:
+        comparison = compare_programme(adata, groupby, *contrast, context=context)
+    except InputError as exc:
+        return _section("findings", [_absent(f"not compared: {exc}")])
+    return _section("findings", [findings_html(comparison), "<h3>Per component</h3>",
+                                 _table(findings_table(comparison), max_rows=b.max_rows)])
+
+
+def _section_compartment(b: _Builder, uns: Mapping[str, Any]) -> str:
+    rec = uns.get("compartment")
+    if not isinstance(rec, Mapping):
+        return _section("compartment", [_absent("no compartment check (dormsig.tl.check_compartments)")])
+    parts = [f"<p>{_e(rec.get('message', ''))}</p>"]
+    comps = rec.get("compartments") or []
+    calls, overall, anchor = rec.get("calls") or {}, rec.get("overall") or {}, rec.get("calls_anchor") or {}
+    rows = [{"compartment": c.get("label"), "family": c.get("family"), "dormant calls": calls.get(c.get("label"), 0),
+             "anchor+ calls": f"{anchor.get(c.get('label'), 0)} ({c.get('anchor')}+)",
+             "all observations": overall.get(c.get("label"), 0),
+             "markers needed": f"{c.get('needed')} of {len(c.get('markers') or [])}", "markers": c.get("markers")}
+            for c in comps if isinstance(c, Mapping)]
+    if rows:
+        parts.append(_table(pd.DataFrame(rows), max_rows=b.max_rows))
+    skipped = rec.get("skipped") or {}
+    if isinstance(skipped, Mapping) and skipped:
+        parts.append(_kv_table({f"not checked: {k}": v for k, v in skipped.items()}))
+    params = rec.get("params") or {}
+    parts.append('<p class="note">A marker counts as expressed at &ge; '
+                 f'{_e(_fmt(params.get("min_cpm")))} counts per million of the observation\'s library; an observation '
+                 'carries a compartment label when it expresses at least half of that compartment\'s markers. '
+                 'Marker sets: signatures/compartments/ (one citation per gene).</p>')
+    return _section("compartment", parts)
 
 
 def _section_provenance(uns: Mapping[str, Any], provenance: Mapping[str, Any] | None) -> str:

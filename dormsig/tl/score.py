@@ -240,6 +240,7 @@ def score(
     copy: bool = False,
     data_kind: str = "auto",
     min_detection: float = MIN_DETECTION,
+    cells: Any = None,
     **method_kwargs: Any,
 ) -> AnnData | None:
     """Score gene sets in every cell or sample.
@@ -285,6 +286,10 @@ def score(
         A signature gene counts as detected when non-zero in at least this fraction of the observations
         (and in one); the match report gives present, detected and missing genes, and a set is ``ok``
         only with enough detected genes.
+    cells
+        Score only these observations: an ``obs`` column and value(s), e.g. ``"cell_type=malignant"``,
+        ``{"cell_type": ["a", "b"]}`` (see :mod:`dormsig.tl.cells`). Others get NaN scores;
+        ``obs["dormsig_scored"]`` marks the selection and the score record stores it (``"cells"``).
     **method_kwargs
         Passed to the method (``w_neg``, ``n_up``, ``centre``...).
 
@@ -320,6 +325,11 @@ def score(
     - A set with no gene in the data gets NaN scores and a warning; the index then is not computed.
     - Input that looks genes x cells (signature genes found in ``obs_names``) raises ``InputError``.
     """
+    if cells is not None:  # score the selection as its own AnnData, then write back (NaN elsewhere)
+        from dormsig.tl.cells import score_restricted
+
+        params = {k: v for k, v in locals().items() if k not in ("adata", "cells", "copy", "method_kwargs")}
+        return score_restricted(score, adata, cells, copy=copy, kwargs={**params, **method_kwargs})
     if method != "auto":
         _registry.info(method)  # an unknown method fails before the data are read
     if copy and adata.isbacked:
