@@ -179,6 +179,22 @@ def check_exists(path: str | os.PathLike) -> Path:
     return path
 
 
+#: Files a 10x matrix.mtx is read with (its directory's other members).
+TENX_MEMBERS = ("barcodes.tsv", "features.tsv", "genes.tsv")
+
+
+def input_members(path: str | os.PathLike) -> list[Path]:
+    """The other files reading ``path`` reads too (a 10x ``matrix.mtx``'s barcodes and features).
+
+    A directory needs no list: everything inside it is protected as an input.
+    """
+    path = Path(path)
+    if path.is_file() and strip_gz(path.name.lower()).endswith("matrix.mtx"):
+        return [path.parent / f"{name}{gz}" for name in TENX_MEMBERS for gz in ("", ".gz")
+                if (path.parent / f"{name}{gz}").exists()]
+    return []
+
+
 def _sniff_header(lines: list[str]) -> str | None:
     """Recognise a tool's output from its first lines; ``None`` if nothing specific."""
     content = [ln for ln in lines if ln.strip()]
