@@ -133,12 +133,16 @@ def _read_h5ad(path: str | os.PathLike, *, backed: bool = False, what: str = "")
     """anndata.read_h5ad with its errors (h5py OSError, KeyError...) turned into one-line InputErrors."""
     import anndata as ad
 
+    from dormsig.io.singlecell import check_names
+
     path = _existing(path)
     try:
-        return ad.read_h5ad(path, backed="r" if backed else None)
+        adata = ad.read_h5ad(path, backed="r" if backed else None)
     except Exception as exc:  # h5py raises OSError/KeyError subclasses for truncated or foreign files
         raise InputError(f"cannot read {what + ' ' if what else ''}.h5ad ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
                          path=path) from None
+    check_names(adata, path)  # backed or not: duplicated names would give a table with duplicated IDs
+    return adata
 
 
 def _read_any(path: Path, **options: Any):

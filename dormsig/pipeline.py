@@ -60,7 +60,9 @@ def validate_config(cfg: Any, *, source: str | os.PathLike = "config") -> dict:
     if errors:
         err = errors[0]
         key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise ConfigError(f"config key '{key}': {err.message}", path=source)
+        text = " ".join(err.message.split())
+        text = text if len(text) <= 120 else text[:117] + "..."  # jsonschema may quote a whole value
+        raise ConfigError(f"config key '{key}': {text}", path=source)
     _fill_defaults(cfg, sch)
     return cfg
 
@@ -68,10 +70,17 @@ def validate_config(cfg: Any, *, source: str | os.PathLike = "config") -> dict:
 def load_config(path: str | os.PathLike) -> dict:
     """Read a YAML config, validate it and resolve its relative paths against its directory."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError("is a directory; give the YAML config file", path=path)
     try:
-        cfg = yaml.safe_load(path.read_text())
+        cfg = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError("not a UTF-8 text file (a YAML config is text)", path=path) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML ({str(exc).splitlines()[0]})", path=path) from None
+    if cfg is not None and not isinstance(cfg, dict):
+        raise ConfigError(f"a config is a YAML mapping (datasets:, contrasts: ...), not a {type(cfg).__name__}",
+                          path=path)
     cfg = validate_config(cfg if cfg is not None else {}, source=path)
     base = path.resolve().parent
     for ds in cfg["datasets"].values():

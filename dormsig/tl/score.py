@@ -17,6 +17,11 @@ from dormsig.tl import _registry
 from dormsig.tl._matrix import shape
 from dormsig.tl.methods import IndexSets, MethodResult
 
+#: Cohort-dependent methods score a sample against the others: refused below MIN_COHORT_SAMPLES
+#: (z-scores of 1-2 samples are 0 or +-0.71 whatever the data), warned below WARN_COHORT_SAMPLES.
+MIN_COHORT_SAMPLES = 3
+WARN_COHORT_SAMPLES = 10
+
 OBSM_KEY = "dormsig_scores"
 OBS_PREFIX = "dormsig_"
 INDEX_COLUMN = "dormancy_index"
@@ -288,6 +293,12 @@ def score(
     - Input that looks genes x cells (signature genes found in ``obs_names``) raises ``InputError``.
     """
     info = _registry.info(method)
+    if info.cohort_dependent and adata.n_obs < MIN_COHORT_SAMPLES:
+        raise InputError(f"method {method!r} scores each sample against the others and needs at least "
+                         f"{MIN_COHORT_SAMPLES} samples, got {adata.n_obs}; use ucell, aucell or singscore")
+    if info.cohort_dependent and adata.n_obs < WARN_COHORT_SAMPLES:
+        warnings.warn(f"method {method!r} scores each sample against the other {adata.n_obs - 1}: with fewer than "
+                      f"{WARN_COHORT_SAMPLES} samples its scores are unstable", UserWarning, stacklevel=2)
     if copy and adata.isbacked:
         raise InputError(f"{adata.filename}: copy=True is not supported for backed AnnData; score in place")
     adata = adata.copy() if copy else adata

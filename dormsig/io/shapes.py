@@ -1,0 +1,286 @@
+"""What real files look like once a spreadsheet, R or a counting tool has touched them.
+
+Each function here takes one decision about a table and returns it in words, so that the reader
+can report it (``uns["dormsig"]["input"]["decisions"]`` and the summary ``dormsig read`` prints):
+
+- numbers written with thousands separators (``"12,345"``) or decimal commas (``"3,5"``) are read
+  when the convention is unambiguous, and refused with the column named when it is not;
+- a first column of R row numbers (``write.csv`` with ``row.names=TRUE``) is dropped, never taken
+  for gene identifiers;
+- htseq-count's ``__no_feature``/``__ambiguous``... and STAR's ``N_unmapped``... rows are dropped;
+- gene names that Excel turned into dates (``1-Mar``, ``2-Sep``, ``1-Dec``) are restored when only
+  one current gene fits, and otherwise reported and kept apart (never summed with each other).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from dormsig.errors import GeneIdError, InputError
+
+N_SHOWN = 5
+
+
+def shown(items: Sequence[object], n: int = N_SHOWN) -> str:
+    """``'a', 'b', 'c' (+7 more)``."""
+    items = list(items)
+    more = f" (+{len(items) - n} more)" if len(items) > n else ""
+    return ", ".join(repr(str(i)) for i in items[:n]) + more
+
+
+def split_line(line: str, sep: str) -> list[str]:
+    """Fields of one line, honouring double quotes (``"12,345"`` is one field)."""
+    if sep == r"\s+":
+        return re.split(sep, line.strip())
+    return next(csv.reader(io.StringIO(line), delimiter=sep, quotechar='"'), [])
+
+
+# --------------------------------------------------------------------------- number formats
+_PLAIN = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_PLAIN_INT = re.compile(r"^[+-]?\d+$")
+_GROUP_COMMA = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")  # 12,345  1,234,567.5
+_GROUP_DOT = re.compile(r"^[+-]?[1-9]\d{0,2}(\.\d{3})+(,\d+)?$")  # 12.345  1.234.567,5
+_GROUP_SPACE = re.compile(r"^[+-]?[1-9]\d{0,2}([ \u00a0\u202f]\d{3})+([.,]\d+)?$")  # 12 345 (French, ISO)
+_DEC_COMMA = re.compile(r"^[+-]?\d+,\d+$")  # 3,5  0,125
+_MISSING = frozenset({"", "na", "nan", "n/a", "#n/a", "null", "none", "-", "inf", "-inf", "+inf", "infinity"})
+
+US, EU = "thousands ',' / decimal '.'", "thousands '.' / decimal ','"
+
+
+def _us(v: str) -> float | None:
+    if _PLAIN.match(v):
+        return float(v)
+    if _GROUP_COMMA.match(v) or _GROUP_SPACE.match(v) and "," not in v:
+        return float(re.sub(r"[, \u00a0\u202f]", "", v))
+    return None
+
+
+def _eu(v: str) -> float | None:
+    if _PLAIN_INT.match(v):
+        return float(v)
+    if _DEC_COMMA.match(v):
+        return float(v.replace(",", "."))
+    if _GROUP_DOT.match(v) or _GROUP_SPACE.match(v) and "." not in v:
+        return float(re.sub(r"[. \u00a0\u202f]", "", v).replace(",", "."))
+    return None
+
+
+def _parse_all(values: list[str], fn) -> list[float] | None:
+    out = []
+    for v in values:
+        x = fn(v)
+        if x is None:
+            return None
+        out.append(x)
+    return out
+
+
+def formatted_numbers(series: pd.Series) -> bool:
+    """True when a text column holds numbers with separators (``12,345``, ``3,5``, ``1.234``, ``12 345``)."""
+    values = [str(v).strip() for v in series.dropna()]
+    values = [v for v in values if v.lower() not in _MISSING]
+    return bool(values) and any(not _PLAIN.match(v) for v in values) and all(
+        _us(v) is not None or _eu(v) is not None for v in values)
+
+
+def convention(columns: dict[str, pd.Series], sep: str) -> tuple[str | None, str]:
+    """The number convention of a table's formatted text columns: (``US``/``EU``/None, reason).
+
+    Evidence for US: a value only US reads (``1,234,567``, ``1,234.5``); for EU: a value only EU
+    reads (``3,5``, ``0,125``, ``1.234,5``) or a ``;`` separator (European spreadsheets). When every
+    formatted value reads both ways (``12,345``), a column whose plain values are all integers below
+    1000 is the spreadsheet pattern ``#,##0`` (US); anything else is ambiguous and refused.
+    """
+    us_only, eu_only, both = [], [], []
+    for name, series in columns.items():
+        values = [str(v).strip() for v in series.dropna()]
+        values = [v for v in values if v.lower() not in _MISSING and not _PLAIN_INT.match(v)]
+        u = any(_us(v) is not None and _eu(v) is None for v in values)
+        e = any(_eu(v) is not None and _us(v) is None for v in values)
+        if u:
+            us_only.append(name)
+        if e:
+            eu_only.append(name)
+        if not u and not e and values:
+            both.append(name)
+    if us_only and eu_only:
+        raise InputError(f"numbers in two conventions: column {us_only[0]!r} uses {US}, column {eu_only[0]!r} "
+                         f"{EU}; save the table again with plain numbers")
+    if eu_only:
+        return EU, f"decimal commas in column {eu_only[0]!r}"
+    if us_only:
+        return US, f"thousands separators in column {us_only[0]!r}"
+    if sep == ";":
+        return EU, "';'-separated (European spreadsheet)"
+    if sep == ",":
+        return US, "quoted numbers in a ','-separated file can only use ',' as thousands separator"
+    for name in both:
+        plain = [str(v).strip() for v in columns[name].dropna() if _PLAIN.match(str(v).strip())]
+        grouped = [str(v).strip() for v in columns[name].dropna() if _GROUP_COMMA.match(str(v).strip())]
+        if grouped and not all(_PLAIN_INT.match(v) and abs(int(v)) < 1000 for v in plain):
+            raise InputError(
+                f"column {name!r}: {grouped[0]!r} may mean {_us(grouped[0]):g} or {_eu(grouped[0]):g} (thousands "
+                "separator or decimal comma); save the table again with plain numbers")
+    if both:
+        return US, f"thousands separators in column {both[0]!r} (all values >= 1000 grouped, none below)"
+    return None, ""
+
+
+def parse_formatted(series: pd.Series, conv: str) -> pd.Series:
+    """A text column of formatted numbers as floats (missing values stay NaN); raises on a cell that does not parse."""
+    fn = _us if conv == US else _eu
+    out = np.full(len(series), np.nan)
+    for k, v in enumerate(series.to_numpy()):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            continue
+        text = str(v).strip()
+        if text.lower() in _MISSING:
+            out[k] = np.nan if text.lower() not in ("inf", "+inf", "infinity", "-inf") else float(text.replace(
+                "infinity", "inf"))
+            continue
+        x = fn(text)
+        if x is None:
+            raise InputError(f"column {series.name!r}: value {text!r} does not follow the table's number convention"
+                             f" ({conv})")
+        out[k] = x
+    return pd.Series(out, index=series.index, name=series.name)
+
+
+# --------------------------------------------------------------------------- R row numbers
+ROW_NUMBER_HEADERS = frozenset({"", "x", "row.names", "rownames", "unnamed: 0", "...1", "index"})
+
+
+def is_row_numbers(labels: Sequence[str]) -> bool:
+    """True when the labels are 1, 2, ..., n (R ``write.csv`` row names, pandas ``to_csv`` index)."""
+    n = len(labels)
+    if n < 3:
+        return False
+    first = str(labels[0]).strip()
+    if first not in ("0", "1"):
+        return False
+    start = int(first)
+    return all(str(v).strip() == str(start + k) for k, v in enumerate(labels))
+
+
+# --------------------------------------------------------------------------- tool summary rows
+HTSEQ_SPECIAL = ("__no_feature", "__ambiguous", "__too_low_aQual", "__not_aligned", "__alignment_not_unique")
+STAR_SPECIAL = ("N_unmapped", "N_multimapping", "N_noFeature", "N_ambiguous")
+
+
+def special_rows(labels: Sequence[str]) -> np.ndarray:
+    """Mask of htseq-count (``__*``) and STAR (``N_*``) summary rows: read counts, not genes."""
+    return np.array([str(v).startswith("__") or str(v) in STAR_SPECIAL for v in labels], dtype=bool)
+
+
+# --------------------------------------------------------------------------- Excel dates
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAY_MON = re.compile(r"^(\d{1,2})[-/ ]([A-Za-z]{3})(?:[-/ ](\d{2,4}))?$")  # 1-Mar, 01-Mar-2019
+_MON_DAY = re.compile(r"^([A-Za-z]{3})[-/ ](\d{1,2})$")  # Mar-01
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T]00:00(?::00)?)?$")  # 2019-03-01 (Excel, then R)
+
+#: Gene families Excel turns into dates, by month: (human prefix, mouse prefix) of current symbols.
+#: SEPT* became SEPTIN* (2019), MARCH* MARCHF* (2019), MARC1/2 MTARC1/2 (2020), DEC1 DELEC1 (2020).
+DATE_FAMILIES = {
+    "sep": (("SEPTIN", "Septin"),),
+    "mar": (("MARCHF", "Marchf"), ("MTARC", "Mtarc")),
+    "dec": (("DELEC", "Delec"),),
+}
+
+
+def date_parts(name: str) -> tuple[str, int] | None:
+    """``("mar", 1)`` for ``1-Mar``/``Mar-01``/``01-Mar-2019``; None for anything that is not a date."""
+    name = str(name).strip()
+    m = _DAY_MON.match(name)
+    if m and m.group(2).lower() in _MONTHS:
+        return m.group(2).lower(), int(m.group(1))
+    m = _MON_DAY.match(name)
+    if m and m.group(1).lower() in _MONTHS:
+        return m.group(1).lower(), int(m.group(2))
+    m = _ISO_DATE.match(name)
+    if m:
+        return _MONTHS[int(m.group(2)) - 1] if 1 <= int(m.group(2)) <= 12 else "?", int(m.group(3))
+    return None
+
+
+def restore_dates(names: Sequence[str], species: str) -> tuple[list[str], dict[str, str], list[str]]:
+    """Restore Excel date-mangled gene names.
+
+    Returns (names, restored ``{date: symbol}``, unrestorable dates). A date is restored when exactly
+    one current official symbol of ``species`` fits it and no other row of the table already carries
+    that symbol or the same date; otherwise it stays as written (and is not merged with anything).
+    """
+    from dormsig.genes.resolve import official_symbols
+
+    official = official_symbols(species)
+    k = 0 if species == "human" else 1
+    present = set(map(str, names))
+    dates = {i: date_parts(n) for i, n in enumerate(names)}
+    dates = {i: d for i, d in dates.items() if d is not None}
+    if not dates:
+        return list(names), {}, []
+    count = pd.Series([str(names[i]) for i in dates]).value_counts()
+    out = [str(n) for n in names]
+    restored: dict[str, str] = {}
+    unresolved: list[str] = []
+    for i, (month, day) in dates.items():
+        name = str(names[i])
+        candidates = [f"{fam[k]}{day}" for fam in DATE_FAMILIES.get(month, ()) if f"{fam[k]}{day}" in official]
+        free = [c for c in candidates if c not in present]
+        if len(free) == 1 and count[name] == 1:
+            out[i] = free[0]
+            restored[name] = free[0]
+        else:
+            unresolved.append(name)
+    return out, restored, unresolved
+
+
+# --------------------------------------------------------------------------- species
+def species_counts(ids: Sequence[str]) -> dict[str, int]:
+    """How many IDs are human and how many mouse: Ensembl prefixes, else official symbols (case-sensitive)."""
+    from dormsig.genes.detect import classify
+    from dormsig.genes.resolve import official_symbols
+
+    ids = [str(i).strip() for i in ids]
+    kinds = [classify(i) for i in ids]
+    ens = [i for i, t in zip(ids, kinds, strict=True) if t == "ensembl"]
+    syms = [i for i, t in zip(ids, kinds, strict=True) if t == "symbol"]
+    human, mouse = official_symbols("human"), official_symbols("mouse")
+    return {
+        "ensembl_human": sum(i.startswith("ENSG") for i in ens),
+        "ensembl_mouse": sum(i.startswith("ENSMUSG") for i in ens),
+        "symbol_human": sum(s in human and s not in mouse for s in syms),
+        "symbol_mouse": sum(s in mouse and s not in human for s in syms),
+        "n": len(ids),
+    }
+
+
+#: Both species must hold at least this fraction of the identifiers for a table to count as mixed.
+MIXED_FRACTION = 0.10
+
+
+def check_species(ids: Sequence[str], species: str | None, *, source: str = "") -> dict[str, int]:
+    """Refuse a table whose IDs mix human and mouse, or contradict ``species``; return the counts.
+
+    Ensembl IDs decide by prefix (``ENSG``/``ENSMUSG``), symbols by the current official symbols of
+    one species only (``TP53`` is human, ``Trp53`` mouse; names shared by both count for neither).
+    """
+    c = species_counts(ids)
+    human = c["ensembl_human"] + c["symbol_human"]
+    mouse = c["ensembl_mouse"] + c["symbol_mouse"]
+    where = f"{source}: " if source else ""
+    if human >= MIXED_FRACTION * c["n"] and mouse >= MIXED_FRACTION * c["n"]:
+        raise GeneIdError(f"{where}gene IDs mix species: {human:,} human and {mouse:,} mouse of {c['n']:,}; split "
+                          "the table by species (e.g. a xenograft) and read each part with species=")
+    if species == "human" and mouse > max(human, 0) and mouse >= MIXED_FRACTION * c["n"]:
+        raise GeneIdError(f"{where}species='human' given, but {mouse:,} gene IDs are mouse and {human:,} human;"
+                          " pass species='mouse' (or no species, to detect it)")
+    if species == "mouse" and human > max(mouse, 0) and human >= MIXED_FRACTION * c["n"]:
+        raise GeneIdError(f"{where}species='mouse' given, but {human:,} gene IDs are human and {mouse:,} mouse;"
+                          " pass species='human' (or no species, to detect it)")
+    return c
