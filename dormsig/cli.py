@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,8 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
     logging.captureWarnings(True)
+    # a warning is one line for people, not a source location
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"dormsig: warning: {message}"
 
 
 PLAN = "dormsig.plan"
@@ -383,7 +386,7 @@ def score_cmd(input_path, out, h5ad_out, reference, method, signatures, index_na
     ref = _read_h5ad(reference, what="reference") if reference is not None else None
     adata = _score(path, method, signatures, index_name, threads, seed, backed)
     if ref is not None:
-        rank_against(adata, ref)
+        rank_against(adata, ref, source=f"--reference {reference}")
     elif "dormancy_index" in adata.obsm["dormsig_scores"]:
         rank(adata, seed=seed)
     write_table(score_table(adata), out, index=True)

@@ -287,7 +287,7 @@ _PY_WORDS = [
     (re.compile(r"pass force=True \(CLI: --force\)"), "pass --force"),
     (re.compile(r"\s*\(CLI: [^)]*\)"), ""),
     (re.compile(r"dormsig\.de\.pseudobulk\(sample_key=\.\.\.\)"), "--sample-key"),
-    (re.compile(r"dormsig\.pp\.harmonise_genes"), "'dormsig read' (harmonised gene names)"),
+    (re.compile(r"\(?dormsig\.pp\.harmonise_genes\)?"), "'dormsig read'"),
 ]
 #: Python argument names whose option has another name.
 _ARG_ALIASES = {"n_permutations": "--permutations", "stat_column": "--stat", "key_added": "--key-added",
@@ -340,7 +340,7 @@ def for_people(message: str, command: click.Command | None = None, *, subject: s
         text = re.sub(r"\b([a-z][a-z0-9_]*)=", lambda m: f"{flags[m.group(1)]} " if m.group(1) in flags
                       else m.group(0), text)
         text = " ".join(text.split())
-    if subject and not re.match(r"^\S+: ", text) and subject not in text:
+    if subject and not re.match(r"^(--\S+ )?\S+: ", text) and subject not in text:
         text = f"{subject}: {text}"
     text = _cut_lists(text)
     if len(text) > MAX_MESSAGE:

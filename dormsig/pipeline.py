@@ -164,7 +164,12 @@ def run_pipeline(cfg: dict, out: str | os.PathLike, *, force: bool = False, thre
         for name, ds, dest, stage, outs in jobs:
             shutil.rmtree(stage, ignore_errors=True)  # a run killed by SIGKILL cannot clean up after itself
             stage.mkdir(parents=True)
-            reports.append(_run_dataset(name, ds, cfg, dest, stage, outs, threads=threads, seed=seed))
+            try:
+                reports.append(_run_dataset(name, ds, cfg, dest, stage, outs, threads=threads, seed=seed))
+            except DormsigError as exc:
+                if len(jobs) > 1:  # say which dataset failed
+                    exc.args = (f"dataset '{name}': {exc}",)
+                raise
         for _name, _ds, dest, stage, outs in jobs:
             _promote(stage, dest, outs.paths)
             outs.finish()

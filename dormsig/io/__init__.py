@@ -281,8 +281,8 @@ def _restore_excel_dates(adata: AnnData, species: str | None) -> list[str]:
     if unresolved:
         lines.append(f"{len(unresolved)} gene name(s) are Excel dates that fit no single gene, kept apart as written"
                      f" (not merged): {shown(sorted(set(unresolved)))}; fix them in the source file")
-        warnings.warn(f"{len(unresolved)} gene names are Excel dates ({shown(sorted(set(unresolved)))}); kept apart, "
-                      "not merged", UserWarning, stacklevel=3)
+        warnings.warn(f"{len(unresolved)} gene names are Excel dates that fit several genes"
+                      f" ({shown(sorted(set(unresolved)))}); kept apart as written, not merged", UserWarning, stacklevel=3)
     unique, _ = make_unique(new)
     if in_file is not None:
         # unresolved dates keep their unique names (1-Mar, 1-Mar__1) so that harmonise does not sum them
@@ -325,7 +325,9 @@ def _harmonise(adata: AnnData, species: str | None, *, source: str = "") -> list
     lines.append(f"{n_mapped:,} of {n_in:,} gene IDs map to current {rec.get('species')} symbols"
                  f" ({int(rec.get('n_renamed', 0)):,} renamed)")
     if int(rec.get("n_collapsed", 0)):
-        lines.append(f"summed {int(rec['n_collapsed']):,} row(s) that are the same gene as another row")
+        examples = rec.get("collapsed_examples", [])
+        first = f" (e.g. {examples[0]})" if len(examples) else ""
+        lines.append(f"summed {int(rec['n_collapsed']):,} row(s) that are the same gene as another row{first}")
     if n_in and n_mapped < 0.5 * n_in:
         warnings.warn(f"only {n_mapped:,} of {n_in:,} gene IDs map to current {rec.get('species')} symbols; check"
                       " the identifiers and the species", UserWarning, stacklevel=3)

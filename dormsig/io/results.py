@@ -42,7 +42,10 @@ def read_result_table(path: str | os.PathLike, kind: str, *, label: str = "") ->
     path = Path(path)
     name = f"{label} {path}" if label else str(path)
     required, writer = REQUIRED[kind]
-    lines = [ln for ln in head_lines(path, 3) if ln.strip()]  # raises on binary/corrupt gzip
+    try:
+        lines = [ln for ln in head_lines(path, 3) if ln.strip()]
+    except InputError as exc:  # binary, corrupt gzip: say which option the file came from
+        raise type(exc)(f"{name}: {str(exc).split(': ', 1)[-1]}") from None
     if not lines:
         raise InputError(f"{name}: file is empty")
     sep = "\t" if "\t" in lines[0] else ","
@@ -54,7 +57,7 @@ def read_result_table(path: str | os.PathLike, kind: str, *, label: str = "") ->
         raise FormatError(f"{name}: not a readable table ({type(exc).__name__})") from None
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise FormatError(f"{name}: not a {kind} table from '{writer}': no column {', '.join(missing)}"
+        raise FormatError(f"{name}: not {'an' if kind[0] in 'aeiou' else 'a'} {kind} table from '{writer}': no column {', '.join(missing)}"
                           f"{_looks_like(frame)}")
     if frame.empty:
         raise InputError(f"{name}: {kind} table has no rows")

@@ -17,7 +17,7 @@ import scipy.io
 import scipy.sparse as sp
 from anndata import AnnData
 
-from dormsig.errors import FormatError, InputError
+from dormsig.errors import DormsigError, FormatError, InputError
 from dormsig.io._build import Parsed, is_integral
 from dormsig.io.detect import GZ_ERRORS, is_gzip, open_text
 
@@ -152,6 +152,8 @@ def read_10x_h5(path: str | os.PathLike) -> Parsed:
                 raise InputError(f"10x HDF5 file is inconsistent: {indptr.size - 1} matrix columns but {shape[1]}"
                                  " barcodes (truncated or edited?)", path=path)
             matrix = sp.csc_matrix((group["data"][:], group["indices"][:], indptr), shape=shape)
+    except DormsigError:
+        raise
     except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
         raise InputError(f"cannot read 10x HDF5 file ({' '.join(str(exc).split())[:120]})", path=path) from None
     info: dict[str, Any] = {"layout": layout}
@@ -242,6 +244,8 @@ def read_loom(path: str | os.PathLike) -> Parsed:
             row = _loom_attrs(handle["row_attrs"], n_genes) if "row_attrs" in handle else pd.DataFrame()
             col = _loom_attrs(handle["col_attrs"], n_cells) if "col_attrs" in handle else pd.DataFrame()
             layers = {k: handle["layers"][k][...].T for k in handle.get("layers", {}) if k}
+    except DormsigError:
+        raise
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise InputError(f"cannot read loom file ({' '.join(str(exc).split())[:120]})", path=path) from None
     obs_key = next((k for k in LOOM_OBS_NAMES if k in col), None)

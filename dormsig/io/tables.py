@@ -258,8 +258,9 @@ def read_table(path: str | os.PathLike, *, orientation: str | None = None, tx2ge
         nxt = 1 if len(names) > 1 else None
         if nxt is not None and df[nxt].notna().all() and pd.to_numeric(df[nxt], errors="coerce").isna().mean() > 0.5:
             label_col, label_name = nxt, names[nxt] or None
-            decisions.append(f"dropped the first column: R row numbers 1..{len(df)} (write.csv row names);"
-                             f" identifiers from column {names[nxt]!r}")
+            start = int(str(df[0].iloc[0]).strip())
+            decisions.append(f"dropped the first column: row numbers {start}..{start + len(df) - 1} (R write.csv row"
+                             f" names or a pandas index); identifiers from column {names[nxt]!r}")
             trailing.append(0)
     labels_raw = df[label_col]
     if labels_raw.isna().any():
