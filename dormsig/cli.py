@@ -493,7 +493,7 @@ def sig_list(category):
 
 
 @signatures_grp.command("show")
-@click.argument("name")
+@click.argument("name", type=Name())
 def sig_show(name):
     """Show one set: genes, directions, per-gene evidence and citations.
 

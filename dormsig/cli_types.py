@@ -278,6 +278,7 @@ _PY_PREFIX = re.compile(
     r"^(?:deseq|define_groups|pseudobulk|harmonise|enrich|FastInference|score|rank|run_de|read|"
     r"adata\.var_names|adata\.obs_names|gene IDs|AnnData)(?:\([^)]*\))?:\s*"
 )
+_PY_INNER = re.compile(r"(?<=: )(?:deseq|define_groups|pseudobulk|harmonise|enrich|FastInference)(?:\([^)]*\))?:\s*")
 _PY_WORDS = [
     (re.compile(r"\badata\.var_names\b"), "the gene names"),
     (re.compile(r"\badata\.obs_names\b"), "the sample names"),
@@ -325,6 +326,7 @@ def for_people(message: str, command: click.Command | None = None, *, subject: s
     """
     text = " ".join(str(message).split())
     text = _PY_PREFIX.sub("", text)
+    text = _PY_INNER.sub("", text)  # "dataset 'b': define_groups: gene ..." -> "dataset 'b': gene ..."
     for pattern, repl in _PY_WORDS:
         text = pattern.sub(repl, text)
     if command is not None:
@@ -340,9 +342,32 @@ def for_people(message: str, command: click.Command | None = None, *, subject: s
         text = re.sub(r"\b([a-z][a-z0-9_]*)=", lambda m: f"{flags[m.group(1)]} " if m.group(1) in flags
                       else m.group(0), text)
         text = " ".join(text.split())
-    if subject and not re.match(r"^(--\S+ )?\S+: ", text) and subject not in text:
+    names_a_file = re.match(r"^(--\S+ )?\S+: ", text) or _FILE_TOKEN.search(text)
+    if subject and not names_a_file and subject not in text:
         text = f"{subject}: {text}"
     text = _cut_lists(text)
+    text = _shorten_paths(text)
     if len(text) > MAX_MESSAGE:
         text = text[: MAX_MESSAGE - 1].rstrip() + "…"
+    return text
+
+
+_FILE_TOKEN = re.compile(r"[\w.-]+\.[A-Za-z0-9]{1,8}(?::\d+)?: ")
+_PATH = re.compile(r"(?<![\w.])((?:~|\.{1,2})?/(?:[^\s/:,'\"()]+/)+)([^\s/:,'\"()]+)")
+
+
+def _shorten_paths(text: str) -> str:
+    """Name a path in full once; later mentions, and all of them in an over-long message, by file name."""
+    seen: set[str] = set()
+
+    def later(m: re.Match) -> str:
+        full = m.group(0)
+        if full in seen:
+            return m.group(2)
+        seen.add(full)
+        return full
+
+    text = _PATH.sub(later, text)
+    if len(text) > MAX_MESSAGE:
+        text = _PATH.sub(lambda m: f"…/{m.group(2)}", text)
     return text

@@ -187,9 +187,13 @@ class PathPlan:
             raise self._refuse(out, f"directory would be replaced but holds an {what}")
 
     def _check_outputs(self, a: Entry, b: Entry) -> None:
-        if a.resolved == b.resolved or (a.sidecar and b.resolved == Path(f"{a.resolved}{PROVENANCE_SUFFIX}")) or (
-                b.sidecar and a.resolved == Path(f"{b.resolved}{PROVENANCE_SUFFIX}")):
-            raise self._refuse(b, f"is also given as {a.name()}; two outputs cannot share a path")
+        other = a.label or a.typed
+        if a.resolved == b.resolved:
+            raise self._refuse(b, f"two outputs cannot share a path (it is also {other})")
+        if a.sidecar and b.resolved == Path(f"{a.resolved}{PROVENANCE_SUFFIX}"):
+            raise self._refuse(b, f"two outputs cannot share a path (it is the provenance sidecar of {other})")
+        if b.sidecar and a.resolved == Path(f"{b.resolved}{PROVENANCE_SUFFIX}"):
+            raise self._refuse(b, f"two outputs cannot share a path (its provenance sidecar is {other})")
         for outer, inner in ((a, b), (b, a)):
             if outer.kind == "dir" and _inside(inner.resolved, outer.resolved):
                 raise self._refuse(inner, f"is inside the output directory {outer.name()}; choose another path")

@@ -36,8 +36,8 @@ def shown(items: Sequence[object], n: int = N_SHOWN) -> str:
 
 def split_line(line: str, sep: str) -> list[str]:
     """Fields of one line, honouring double quotes (``"12,345"`` is one field)."""
-    if sep == r"\s+":
-        return re.split(sep, line.strip())
+    if sep == r"\s+":  # R write.table: blank-separated, names in double quotes
+        return [f[1:-1] if len(f) > 1 and f[0] == f[-1] == '"' else f for f in re.split(sep, line.strip())]
     return next(csv.reader(io.StringIO(line), delimiter=sep, quotechar='"'), [])
 
 

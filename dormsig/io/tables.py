@@ -368,7 +368,8 @@ def read_table(path: str | os.PathLike, *, orientation: str | None = None, tx2ge
         info.update(tx_info)
         annot = None
     elif tx2gene is not None:
-        raise InputError("tx2gene= applies to transcript tables; the identifiers of this table are genes", path=path)
+        raise InputError("tx2gene= applies only to transcript-level tables; the identifiers of this table are genes",
+                         path=path)
     info["decisions"] = decisions
     if orientation == "genes_x_samples":
         return Parsed(counts=counts, obs_names=count_names, var_names=genes, var=annot, info=info)

@@ -508,6 +508,31 @@ def paths_and_options(d: Path, f: dict[str, Path], base: pd.DataFrame, sheet: pd
         "    group_column: type\n  b:\n    input: no_notch1.tsv\ncontrasts:\n  - {high: NOTCH2, versus: NOTCH1}\n")
 
 
+    # --- outputs that would land on inputs through a sidecar, a figures directory, a symlink, a run directory
+    put("sets_out.provenance.json", "SIDE_SET\tna\t" + "\t".join(genes[2:14]) + "\n")  # a GMT, oddly named
+    f["sets_out"] = d / "sets_out"  # not created: `--out` whose sidecar is the file above
+    figs = d / "r_figures"
+    figs.mkdir(exist_ok=True)
+    shutil.copyfile(f["good.h5ad"], figs / "good.h5ad")
+    f["r_figures/good.h5ad"] = figs / "good.h5ad"
+    f["r"] = d / "r"  # not created: `--out {f:r}.html` puts the report's figures in r_figures/
+    link = d / "good_link.tsv"
+    if not link.exists():
+        link.symlink_to(f["good.tsv"])
+    f["good_link.tsv"] = link
+    put("config_tenx.yaml", "datasets:\n  pbmc:\n    input: tenx\ncontrasts:\n  - {high: NOTCH2, versus: NOTCH1}\n")
+    prev = d / "prev" / "ctc"
+    prev.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(f["good.tsv"], prev / "scores.tsv")  # an earlier run's output, now used as the input
+    f["prev"] = d / "prev"
+    f["prev/ctc/scores.tsv"] = prev / "scores.tsv"
+    anonymous = base.copy()
+    anonymous.index = [f"feature_{k:04d}" for k in range(len(base))]  # no gene of either species
+    anonymous.to_csv(d / "no_species.tsv", sep="\t", index_label="gene")
+    f["no_species.tsv"] = d / "no_species.tsv"
+    put("config_prev.yaml", "datasets:\n  ctc:\n    input: prev/ctc/scores.tsv\n")
+
+
 def _library_version() -> str:
     from dormsig.signatures import load_library
 
