@@ -652,7 +652,7 @@ def _usage_line(exc: click.ClickException) -> str:
     """A click usage error as one line: the problem, then where to read the usage."""
     text = " ".join(exc.format_message().split())
     ctx = getattr(exc, "ctx", None)
-    if ctx is not None:
+    if ctx is not None and not isinstance(exc, click.BadParameter):  # a missing or unknown option: show where
         text += f" (see '{ctx.command_path} --help')"
     return for_people(text)
 

@@ -200,8 +200,17 @@ class SignaturesArg(PathArg):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         text = super().convert(value, param, ctx)
+        if Path(text).is_file() and os.path.getsize(text) > 0:
+            from dormsig.errors import DormsigError
+            from dormsig.signatures import read_signatures
+
+            try:  # read now: a malformed file stops the command before any work
+                read_signatures(text)
+            except DormsigError as exc:
+                self.fail(str(exc) if Path(text).name in str(exc) else f"{text}: {exc}", param, ctx)
+            return text
         if Path(text).exists() or _looks_like_path(text):
-            return text  # a file: checked as an input by plan_paths
+            return text  # missing, empty or a directory: refused by plan_paths with the option named
         names = [v.strip() for v in text.split(",")]
         if any(not n for n in names):
             self.fail(f"{text!r} has an empty set name (stray comma?)", param, ctx)
@@ -211,7 +220,7 @@ class SignaturesArg(PathArg):
         missing = [n for n in names if n not in lib]
         if missing:
             self.fail(f"no file of that name, and the library {lib.version} has no set named "
-                      f"{cut_list(missing)} (see 'dormsig signatures list')", param, ctx)
+                      f"{cut_list(missing)}; list them with 'dormsig signatures list'", param, ctx)
         return text
 
     def declare(self, plan: PathPlan, value: str, label: str) -> None:
@@ -226,6 +235,15 @@ class IndexArg(PathArg):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         text = super().convert(value, param, ctx)
+        if Path(text).is_file() and os.path.getsize(text) > 0:
+            from dormsig.errors import DormsigError
+            from dormsig.signatures import load_index
+
+            try:  # read now: an index naming unknown sets stops the command before any work
+                load_index(text)
+            except DormsigError as exc:
+                self.fail(str(exc) if Path(text).name in str(exc) else f"{text}: {exc}", param, ctx)
+            return text
         if Path(text).exists() or _looks_like_path(text):
             return text
         from dormsig.signatures.index import list_indices
@@ -302,21 +320,22 @@ def cut_list(items: Sequence[Any], n: int = N_SHOWN) -> str:
     return ", ".join(items[:n]) + more
 
 
-def _cut_lists(text: str) -> str:
-    """Cut Python list reprs and long comma-separated runs to :data:`N_SHOWN` items with a count."""
+def _cut_lists(text: str, n: int = N_SHOWN) -> str:
+    """Cut Python list reprs and long comma-separated runs to ``n`` items with a count."""
 
     def repl_list(m: re.Match) -> str:
         inner = m.group(1)
         parts = [p.strip() for p in re.split(r",\s*", inner) if p.strip()]
-        return "[" + cut_list(parts) + "]" if len(parts) > N_SHOWN else m.group(0)
+        return "[" + cut_list(parts, n) + "]" if len(parts) > n else m.group(0)
 
     text = re.sub(r"\[([^\[\]]*)\]", repl_list, text)
 
     def repl_run(m: re.Match) -> str:
+        lead = m.group(0)[: len(m.group(0)) - len(m.group(0).lstrip())]
         parts = [p.strip() for p in m.group(0).split(",")]
-        return cut_list(parts) if len(parts) > N_SHOWN + 1 else m.group(0)
+        return lead + cut_list(parts, n) if len(parts) > n + 1 else m.group(0)
 
-    return re.sub(r"(?:[^,;:()\[\]]+,){6,}[^,;:()\[\]]+", repl_run, text)
+    return re.sub(r"(?:[^,;:()\[\]]+,){%d,}[^,;:()\[\]]+" % (n + 1), repl_run, text)
 
 
 def for_people(message: str, command: click.Command | None = None, *, subject: str | None = None) -> str:
@@ -345,8 +364,10 @@ def for_people(message: str, command: click.Command | None = None, *, subject: s
     names_a_file = re.match(r"^(--\S+ )?\S+: ", text) or _FILE_TOKEN.search(text)
     if subject and not names_a_file and subject not in text:
         text = f"{subject}: {text}"
-    text = _cut_lists(text)
-    text = _shorten_paths(text)
+    full = text
+    text = _shorten_paths(_cut_lists(full))
+    if len(text) > MAX_MESSAGE:  # a tighter cut before cutting the sentence itself
+        text = _shorten_paths(_cut_lists(full, 2))
     if len(text) > MAX_MESSAGE:
         text = text[: MAX_MESSAGE - 1].rstrip() + "…"
     return text

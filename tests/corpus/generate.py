@@ -530,6 +530,7 @@ def paths_and_options(d: Path, f: dict[str, Path], base: pd.DataFrame, sheet: pd
     anonymous.index = [f"feature_{k:04d}" for k in range(len(base))]  # no gene of either species
     anonymous.to_csv(d / "no_species.tsv", sep="\t", index_label="gene")
     f["no_species.tsv"] = d / "no_species.tsv"
+    put("index_unknown_set.yaml", "name: my_index\nversion: '1'\ncomponents:\n  - {set: NO_SUCH_SET, sign: 1, weight: 1.0}\n")
     put("config_prev.yaml", "datasets:\n  ctc:\n    input: prev/ctc/scores.tsv\n")
 
 
