@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from dormsig.io.paths import PathPlan
+from dormsig._paths import PathPlan
 
 MAX_MESSAGE = 200
 N_SHOWN = 5
@@ -335,7 +335,8 @@ def _cut_lists(text: str, n: int = N_SHOWN) -> str:
         parts = [p.strip() for p in m.group(0).split(",")]
         return lead + cut_list(parts, n) if len(parts) > n + 1 else m.group(0)
 
-    return re.sub(r"(?:[^,;:()\[\]]+,){%d,}[^,;:()\[\]]+" % (n + 1), repl_run, text)
+    run = r"(?:[^,;:()\[\]]+,){" + str(n + 1) + r",}[^,;:()\[\]]+"
+    return re.sub(run, repl_run, text)
 
 
 def for_people(message: str, command: click.Command | None = None, *, subject: str | None = None) -> str:

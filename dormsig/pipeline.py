@@ -134,7 +134,7 @@ def run_pipeline(cfg: dict, out: str | os.PathLike, *, force: bool = False, thre
     the datasets are moved into place together, only when all of them are complete. On any error or
     interrupt the staging directories (and any directory created for them) are removed.
     """
-    from dormsig.io.paths import PathPlan
+    from dormsig._paths import PathPlan
     from dormsig.io.write import OutputSet
 
     out = Path(out)

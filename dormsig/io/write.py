@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from dormsig._paths import PROVENANCE_SUFFIX, PathPlan, check_output
 from dormsig.errors import OutputError
-from dormsig.io.paths import PROVENANCE_SUFFIX, PathPlan, check_output
 from dormsig.provenance import jsonable
 
 __all__ = ["PROVENANCE_SUFFIX", "OutputSet", "atomic_path", "check_output", "write_h5ad", "write_json",
