@@ -335,7 +335,8 @@ def _cut_lists(text: str, n: int = N_SHOWN) -> str:
         parts = [p.strip() for p in m.group(0).split(",")]
         return lead + cut_list(parts, n) if len(parts) > n + 1 else m.group(0)
 
-    run = r"(?:[^,;:()\[\]]+,){" + str(n + 1) + r",}[^,;:()\[\]]+"
+    item = r"\s*[^\s,;:()\[\]]+"  # one name: no blanks (sets, genes, samples, columns)
+    run = r"(?:" + item + r",){" + str(n + 1) + r",}" + item
     return re.sub(run, repl_run, text)
 
 

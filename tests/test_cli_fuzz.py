@@ -222,3 +222,20 @@ def test_strategies_really_are_out_of_domain():
         with pytest.raises(click.BadParameter):
             q.convert(bad, None, None)
     assert math.isclose(q.convert("0.25", None, None), 0.25)
+
+
+# ----------------------------------------------------------------------------- messages for people
+def test_for_people_names_options_cuts_lists_and_stays_short():
+    from dormsig.cli_types import for_people
+
+    read = cli.commands["read"]
+    assert for_people("x.tsv: cannot tell human from mouse; pass species= explicitly", read) == \
+        "x.tsv: cannot tell human from mouse; pass --species explicitly"
+    assert for_people("deseq(g: A vs B): 'nokey' is not an obs column", cli.commands["de"], subject="in.h5ad") == \
+        "in.h5ad: 'nokey' is not an obs column"
+    msg = for_people("unknown set(s) X; valid names: " + ", ".join(f"SET_{k}" for k in range(31)))
+    assert msg == "unknown set(s) X; valid names: SET_0, SET_1, SET_2, SET_3, SET_4 (+26 more)"
+    long_path = "/very/long/" + "directory/" * 20 + "counts.tsv"
+    msg = for_people(f"{long_path}: header has 30 fields but line 2 has 1 (separator '\\t')")
+    assert len(msg) <= 200 and msg.endswith("header has 30 fields but line 2 has 1 (separator '\\t')")
+    assert msg.startswith("…/counts.tsv: ")

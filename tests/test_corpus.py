@@ -442,7 +442,7 @@ def check_mouse_mapped(adata, files, out):
 
 
 def check_sets_out_not_written(result, files, out):
-    assert not files["sets_out"].exists()
+    assert not files["sheet_out"].exists()
 
 
 CHECKS = {name.removeprefix("check_"): fn for name, fn in globals().items() if name.startswith("check_")}

@@ -182,7 +182,14 @@ def read_star(path: PathLike | Sequence[PathLike], *, strand: str | None = None)
         inference["strand_inferred"] = False
     column = STRANDS.index(strand)
     counts = np.vstack([t[:, column] for t in tables])
+    how = (f"inferred: {frac_fwd:.0%} of strand-assigned reads forward" if inference["strand_inferred"]
+           else "given")
+    totals = {k: sum(v.get(k, 0) for v in special.values()) for k in STAR_SPECIAL}
+    decisions = [f"STAR column {column + 2} ({strand}; {how})",
+                 "dropped the 4 STAR summary rows, not genes (" + ", ".join(f"{k} {v:,}" for k, v in totals.items())
+                 + " reads over all samples)"]
     info = {"tool": "STAR", "strand": strand, "strand_inference": inference, "star_excluded_rows": special,
+            "decisions": decisions,
             "files": [str(f) for f in files]}
     return Parsed(counts=counts, obs_names=samples, var_names=genes, info=info)
 
@@ -304,6 +311,9 @@ def read_salmon_kallisto(path: PathLike | Sequence[PathLike], *, tool: str,
                               shape=(codes.size, gene_names.size))
     gene_counts = np.asarray(counts[:, mapped] @ indicator)
     gene_tpm = np.asarray(tpm[:, mapped] @ indicator)
+    info["decisions"] = [f"summed {len(targets):,} transcripts into {gene_names.size:,} genes with tx2gene"
+                         f" ({int((~mapped).sum()):,} transcripts not in it, {float(counts[:, ~mapped].sum()):,.0f}"
+                         " estimated reads left out)"]
     info.update(level="gene", tx2gene_match=how, n_transcripts_unmapped=int((~mapped).sum()),
                 unmapped_counts=float(counts[:, ~mapped].sum()), n_genes=int(gene_names.size))
     return Parsed(counts=gene_counts, obs_names=samples, var_names=[str(g) for g in gene_names],

@@ -49,6 +49,9 @@ def _gex_filter(var: pd.DataFrame, info: dict[str, Any]) -> np.ndarray:
     keep = (var["feature_types"] == GENE_EXPRESSION).to_numpy()
     dropped = var.loc[~keep, "feature_types"].value_counts()
     info["dropped_feature_types"] = {str(k): int(v) for k, v in dropped.items()}
+    if len(dropped):
+        info.setdefault("decisions", []).append(
+            "kept Gene Expression features only; dropped " + ", ".join(f"{int(v)} {k}" for k, v in dropped.items()))
     return keep
 
 
@@ -183,6 +186,7 @@ def _from_anndata(adata: AnnData, path: Path, fmt: str) -> Parsed:
             # normalised or log values: do not invent counts; keep X as it is
             counts, present = x, False
             info["counts_source"] = "none: X is not integer-valued counts, kept as is"
+    info["decisions"] = [f"counts from {info['counts_source']}"]
     # an h5ad keeps the storage it was saved with; loom matrices (read sparse) follow the density rule
     sparse: str | bool = True if fmt == "h5ad" and sp.issparse(counts) else "auto"
     parsed = Parsed(counts=counts, obs_names=adata.obs_names.tolist(), var_names=adata.var_names.tolist(),

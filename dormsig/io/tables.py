@@ -342,6 +342,9 @@ def read_table(path: str | os.PathLike, *, orientation: str | None = None, tx2ge
         inferred = True
     else:
         inferred = False
+    if inferred:
+        what_rows = "genes" if orientation == "genes_x_samples" else "samples"
+        decisions.insert(0, f"rows are {what_rows} (inferred from the identifiers; pass orientation= to override)")
     if orientation == "genes_x_samples" and _is_row_numbers(labels) and label_col == 0:
         raise InputError(f"the first column holds row numbers 1..{len(labels)}, not gene identifiers (R write.csv"
                          " without a gene column?); write the table with the gene names", path=path)

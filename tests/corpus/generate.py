@@ -509,8 +509,9 @@ def paths_and_options(d: Path, f: dict[str, Path], base: pd.DataFrame, sheet: pd
 
 
     # --- outputs that would land on inputs through a sidecar, a figures directory, a symlink, a run directory
-    put("sets_out.provenance.json", "SIDE_SET\tna\t" + "\t".join(genes[2:14]) + "\n")  # a GMT, oddly named
-    f["sets_out"] = d / "sets_out"  # not created: `--out` whose sidecar is the file above
+    sheet.to_csv(d / "sheet_out.provenance.json", index=False)  # a sample sheet, oddly named
+    f["sheet_out.provenance.json"] = d / "sheet_out.provenance.json"
+    f["sheet_out"] = d / "sheet_out"  # not created: `--out` whose sidecar is the file above
     figs = d / "r_figures"
     figs.mkdir(exist_ok=True)
     shutil.copyfile(f["good.h5ad"], figs / "good.h5ad")
