@@ -48,66 +48,83 @@ _GROUP_COMMA = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")  # 12,345  1,
 _GROUP_DOT = re.compile(r"^[+-]?[1-9]\d{0,2}(\.\d{3})+(,\d+)?$")  # 12.345  1.234.567,5
 _GROUP_SPACE = re.compile(r"^[+-]?[1-9]\d{0,2}([ \u00a0\u202f]\d{3})+([.,]\d+)?$")  # 12 345 (French, ISO)
 _DEC_COMMA = re.compile(r"^[+-]?\d+,\d+$")  # 3,5  0,125
-_MISSING = frozenset({"", "na", "nan", "n/a", "#n/a", "null", "none", "-", "inf", "-inf", "+inf", "infinity"})
+_MISSING = frozenset({"", "na", "nan", "n/a", "#n/a", "null", "none", "-"})
+_INF = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
 
 US, EU = "thousands ',' / decimal '.'", "thousands '.' / decimal ','"
 
 
-def _us(v: str) -> float | None:
-    if _PLAIN.match(v):
-        return float(v)
-    if _GROUP_COMMA.match(v) or _GROUP_SPACE.match(v) and "," not in v:
-        return float(re.sub(r"[, \u00a0\u202f]", "", v))
-    return None
+def _clean(texts: pd.Series) -> pd.Series:
+    """Stripped text; missing markers (NA, #N/A, empty...) and infinities dropped."""
+    s = texts.astype("string").str.strip()
+    low = s.str.lower()
+    return s[~(low.isin(_MISSING) | low.isin(_INF)).fillna(True)]
 
 
-def _eu(v: str) -> float | None:
-    if _PLAIN_INT.match(v):
-        return float(v)
-    if _DEC_COMMA.match(v):
-        return float(v.replace(",", "."))
-    if _GROUP_DOT.match(v) or _GROUP_SPACE.match(v) and "." not in v:
-        return float(re.sub(r"[. \u00a0\u202f]", "", v).replace(",", "."))
-    return None
+def _numeric(series: pd.Series, num: pd.Series | None) -> pd.Series:
+    return pd.to_numeric(series, errors="coerce") if num is None else num
 
 
-def _parse_all(values: list[str], fn) -> list[float] | None:
-    out = []
-    for v in values:
-        x = fn(v)
-        if x is None:
-            return None
-        out.append(x)
-    return out
+def _candidates(series: pd.Series, num: pd.Series | None = None) -> pd.Series:
+    """The cells whose reading depends on the convention: not plain numbers, or plain with a decimal point.
+
+    Plain integers (most cells of a count table) are left out, so the regular expressions below run
+    on a few cells only.
+    """
+    num = _numeric(series, num)
+    pick = (num.isna() & series.notna()).to_numpy()
+    if series.dtype == object or isinstance(series.dtype, pd.StringDtype):
+        pick |= series.astype("string").str.contains(".", regex=False).fillna(False).to_numpy(dtype=bool)
+    else:
+        values = num.to_numpy(dtype=np.float64, na_value=np.nan)
+        pick |= np.isfinite(values) & (values % 1 != 0)
+    return _clean(series[pick])
 
 
-def formatted_numbers(series: pd.Series) -> bool:
-    """True when a text column holds numbers with separators (``12,345``, ``3,5``, ``1.234``, ``12 345``)."""
-    values = [str(v).strip() for v in series.dropna()]
-    values = [v for v in values if v.lower() not in _MISSING]
-    return bool(values) and any(not _PLAIN.match(v) for v in values) and all(
-        _us(v) is not None or _eu(v) is not None for v in values)
+def _reads(s: pd.Series, conv: str) -> pd.Series:
+    """Which texts are numbers in convention ``conv``."""
+    def full(pattern: re.Pattern) -> pd.Series:
+        return s.str.fullmatch(pattern.pattern).fillna(False).astype(bool)
+
+    if conv == US:
+        return full(_PLAIN) | full(_GROUP_COMMA) | (full(_GROUP_SPACE) & ~s.str.contains(",", regex=False).fillna(False))
+    return full(_PLAIN_INT) | full(_DEC_COMMA) | full(_GROUP_DOT) | (
+        full(_GROUP_SPACE) & ~s.str.contains(".", regex=False).fillna(False))
 
 
-def convention(columns: dict[str, pd.Series], sep: str) -> tuple[str | None, str]:
+def formatted_numbers(series: pd.Series, num: pd.Series | None = None) -> bool:
+    """True when a text column holds numbers with separators (``12,345``, ``3,5``, ``1.234``, ``12 345``).
+
+    ``num``: ``pd.to_numeric(series, errors="coerce")`` when the caller has it already.
+    """
+    s = _candidates(series, num)
+    if s.empty:
+        return False
+    plain = s.str.fullmatch(_PLAIN.pattern).astype(bool)
+    return bool((~plain).any() and (_reads(s, US) | _reads(s, EU)).all())
+
+
+def convention(columns: dict[str, pd.Series], sep: str, nums: dict[str, pd.Series] | None = None
+               ) -> tuple[str | None, str]:
     """The number convention of a table's formatted text columns: (``US``/``EU``/None, reason).
 
-    Evidence for US: a value only US reads (``1,234,567``, ``1,234.5``); for EU: a value only EU
+    Evidence for US: a value only US reads (``1,234,567``, ``1,234.5``, ``0.5``); for EU: a value only EU
     reads (``3,5``, ``0,125``, ``1.234,5``) or a ``;`` separator (European spreadsheets). When every
     formatted value reads both ways (``12,345``), a column whose plain values are all integers below
     1000 is the spreadsheet pattern ``#,##0`` (US); anything else is ambiguous and refused.
     """
+    nums = nums or {}
     us_only, eu_only, both = [], [], []
     for name, series in columns.items():
-        values = [str(v).strip() for v in series.dropna()]
-        values = [v for v in values if v.lower() not in _MISSING and not _PLAIN_INT.match(v)]
-        u = any(_us(v) is not None and _eu(v) is None for v in values)
-        e = any(_eu(v) is not None and _us(v) is None for v in values)
-        if u:
+        s = _candidates(series, nums.get(name))
+        if s.empty:
+            continue
+        u, e = _reads(s, US), _reads(s, EU)
+        if (u & ~e).any():
             us_only.append(name)
-        if e:
+        if (e & ~u).any():
             eu_only.append(name)
-        if not u and not e and values:
+        if not (u & ~e).any() and not (e & ~u).any():
             both.append(name)
     if us_only and eu_only:
         raise InputError(f"numbers in two conventions: column {us_only[0]!r} uses {US}, column {eu_only[0]!r} "
@@ -121,35 +138,42 @@ def convention(columns: dict[str, pd.Series], sep: str) -> tuple[str | None, str
     if sep == ",":
         return US, "quoted numbers in a ','-separated file can only use ',' as thousands separator"
     for name in both:
-        plain = [str(v).strip() for v in columns[name].dropna() if _PLAIN.match(str(v).strip())]
-        grouped = [str(v).strip() for v in columns[name].dropna() if _GROUP_COMMA.match(str(v).strip())]
-        if grouped and not all(_PLAIN_INT.match(v) and abs(int(v)) < 1000 for v in plain):
+        num = _numeric(columns[name], nums.get(name)).dropna()
+        grouped = _candidates(columns[name], nums.get(name))
+        grouped = grouped[grouped.str.fullmatch(_GROUP_COMMA.pattern).astype(bool)]
+        if len(grouped) and not ((num == num.round()) & (num.abs() < 1000)).all():
+            g = str(grouped.iloc[0])
             raise InputError(
-                f"column {name!r}: {grouped[0]!r} may mean {_us(grouped[0]):g} or {_eu(grouped[0]):g} (thousands "
-                "separator or decimal comma); save the table again with plain numbers")
+                f"column {name!r}: {g!r} may mean {float(g.replace(',', '')):g} or {float(g.replace(',', '.')):g}"
+                " (thousands separator or decimal comma); save the table again with plain numbers")
     if both:
         return US, f"thousands separators in column {both[0]!r} (all values >= 1000 grouped, none below)"
     return None, ""
 
 
-def parse_formatted(series: pd.Series, conv: str) -> pd.Series:
-    """A text column of formatted numbers as floats (missing values stay NaN); raises on a cell that does not parse."""
-    fn = _us if conv == US else _eu
-    out = np.full(len(series), np.nan)
-    for k, v in enumerate(series.to_numpy()):
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            continue
-        text = str(v).strip()
-        if text.lower() in _MISSING:
-            out[k] = np.nan if text.lower() not in ("inf", "+inf", "infinity", "-inf") else float(text.replace(
-                "infinity", "inf"))
-            continue
-        x = fn(text)
-        if x is None:
-            raise InputError(f"column {series.name!r}: value {text!r} does not follow the table's number convention"
-                             f" ({conv})")
-        out[k] = x
-    return pd.Series(out, index=series.index, name=series.name)
+def parse_formatted(series: pd.Series, conv: str, num: pd.Series | None = None) -> pd.Series:
+    """A text column of formatted numbers as floats (missing values NaN, ``inf`` kept); raises on a cell that does not parse.
+
+    US: plain numbers are read by pandas and only the other cells are parsed here; EU: every cell
+    is (``1.000`` is a thousand there).
+    """
+    num = _numeric(series, num).astype(np.float64)
+    todo = series.notna() if conv == EU else (num.isna() & series.notna())
+    s = _clean(series[todo])
+    bad = ~_reads(s, conv)
+    if bad.any():
+        raise InputError(f"column {series.name!r}: value {str(s[bad].iloc[0])!r} does not follow the table's number"
+                         f" convention ({conv})")
+    if conv == US:
+        cleaned = s.str.replace(r"[, \u00a0\u202f]", "", regex=True)
+    else:
+        cleaned = s.str.replace(r"[. \u00a0\u202f]", "", regex=True).str.replace(",", ".", regex=False)
+    out = num.copy()
+    if conv == EU:  # missing markers and infinities: as pandas read them
+        out[todo] = pd.to_numeric(series[todo].astype("string").str.strip().str.lower().where(
+            lambda t: t.isin(_INF)), errors="coerce").astype(np.float64)
+    out[cleaned.index] = pd.to_numeric(cleaned, errors="coerce").astype(np.float64)
+    return pd.Series(out.to_numpy(), index=series.index, name=series.name)
 
 
 # --------------------------------------------------------------------------- R row numbers

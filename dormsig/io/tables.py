@@ -274,6 +274,7 @@ def read_table(path: str | os.PathLike, *, orientation: str | None = None, tx2ge
     count_cols: list[int] = []
     annot_cols: list[int] = []
     formatted: dict[int, pd.Series] = {}
+    nums: dict[int, pd.Series] = {}  # to_numeric of each text column, computed once (tables have millions of cells)
     for j in range(len(names)):
         if j == label_col or j in trailing or (j == 0 and label_col == 0):
             continue
@@ -285,28 +286,32 @@ def read_table(path: str | os.PathLike, *, orientation: str | None = None, tx2ge
             count_cols.append(j)
         elif col.dropna().empty:
             count_cols.append(j)  # an all-missing sample: reported as non-finite counts by the checks
-        elif formatted_numbers(col[~special]) or (sep == ";" and _all_plain(col[~special])):
-            count_cols.append(j)
-            formatted[j] = col  # text: parsed below with the table's number convention
-        elif pd.to_numeric(col, errors="coerce").notna().mean() >= 0.5:
-            count_cols.append(j)  # mostly numbers: a count column with bad cells (reported below)
         else:
-            annot_cols.append(j)
+            num = nums[j] = pd.to_numeric(col, errors="coerce")
+            body, body_num = col[~special], num[~special]
+            all_plain = body.notna().sum() > 0 and body_num.notna().sum() == body.notna().sum()
+            if formatted_numbers(body, body_num) or (sep == ";" and all_plain):
+                count_cols.append(j)
+                formatted[j] = col  # text: parsed below with the table's number convention
+            elif num.notna().mean() >= 0.5:
+                count_cols.append(j)  # mostly numbers: a count column with bad cells (reported below)
+            else:
+                annot_cols.append(j)
     if not count_cols:
         raise InputError("no numeric count columns", path=path)
     if formatted:
-        conv, reason = convention({names[j]: c[~special] for j, c in formatted.items()}, sep)
+        conv, reason = convention({names[j]: c[~special] for j, c in formatted.items()}, sep,
+                                  {names[j]: nums[j][~special] for j in formatted})
         if conv is not None:
-            n_changed = 0
+            changed = {j: int((nums[j].isna() & col.notna()).sum()) for j, col in formatted.items()}
             for j, col in formatted.items():
                 try:
-                    df[j] = parse_formatted(col, conv)
+                    df[j] = parse_formatted(col, conv, nums[j])
                 except InputError as exc:
                     raise InputError(str(exc), path=path) from None
-                n_changed += int(sum(1 for v in col.dropna() if not _PLAIN_NUMBER.match(str(v).strip())))
-            if n_changed:
-                decisions.append(f"numbers read with {conv} ({reason}): {n_changed} value(s) in"
-                                 f" {sum(1 for c in formatted.values() if _has_formatted(c))} column(s)")
+            if sum(changed.values()):
+                decisions.append(f"numbers read with {conv} ({reason}): {sum(changed.values())} value(s) in"
+                                 f" {sum(1 for v in changed.values() if v)} column(s)")
     count_names = [names[j] for j in count_cols]
     quant = [n for n in count_names if _key(n) in QUANT_COLUMNS]
     if len(quant) >= 2:
@@ -379,20 +384,8 @@ def read_table(path: str | os.PathLike, *, orientation: str | None = None, tx2ge
     return Parsed(counts=counts, obs_names=labels, var_names=genes, obs=annot, info=info)
 
 
-_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^$")
-
-
 def _looks_numeric(text: str) -> bool:
     return bool(re.match(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$", text.strip()))
-
-
-def _all_plain(col: pd.Series) -> bool:
-    values = col.dropna()
-    return not values.empty and all(_PLAIN_NUMBER.match(str(v).strip()) for v in values)
-
-
-def _has_formatted(col: pd.Series) -> bool:
-    return any(not _PLAIN_NUMBER.match(str(v).strip()) for v in col.dropna())
 
 
 def _is_row_numbers(labels) -> bool:
