@@ -22,6 +22,23 @@ from typing import Any
 import click
 
 from dormsig._version import __version__
+from dormsig.cli_types import (
+    FORMAT,
+    METHOD_OR_AUTO,
+    PERMUTATIONS,
+    QUANTILE,
+    SEED,
+    THREADS,
+    IndexArg,
+    InputPath,
+    Int,
+    Key,
+    Name,
+    OutputPath,
+    SignaturesArg,
+    for_people,
+    plan_paths,
+)
 from dormsig.errors import DesignError, DormsigError, InputError, MissingInputError
 
 log = logging.getLogger("dormsig")
@@ -34,12 +51,48 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
     logging.captureWarnings(True)
-    if not verbose:  # one line per warning, without the Python file and line it came from
-        warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}"
+    # a warning is one line for people, not a source location
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"dormsig: warning: {message}"
+
+
+PLAN = "dormsig.plan"
+
+
+def _subject(ctx: click.Context, values: dict[str, Any]) -> str | None:
+    """The main input as typed (named in front of a library message that names no file)."""
+    for param in ctx.command.params:
+        if isinstance(param.type, InputPath) and values.get(param.name):
+            value = values[param.name]
+            return str(value[0] if isinstance(value, list | tuple) else value)
+    return None
+
+
+def guarded(func: Callable) -> Callable:
+    """Declare and check every path of the command before it runs (dormsig.cli_types.plan_paths); on any
+    error or interrupt remove what it wrote; turn library messages into command-line ones."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        try:
+            plan = plan_paths(ctx, kwargs, force=bool(kwargs.get("force")))
+        except DormsigError as exc:
+            exc.args = (for_people(str(exc), ctx.command),)
+            raise
+        ctx.meta[PLAN] = plan
+        try:
+            return func(*args, **kwargs)
+        except BaseException as exc:
+            plan.rollback()
+            if isinstance(exc, DormsigError):
+                exc.args = (for_people(str(exc), ctx.command, subject=_subject(ctx, kwargs)),)
+            raise
+
+    return wrapper
 
 
 def common(func: Callable) -> Callable:
-    """Options every command shares: --force, --quiet/--verbose."""
+    """Options every command shares: --force, --quiet/--verbose; paths declared and checked (see guarded)."""
 
     @click.option("--force", is_flag=True, help="Replace existing outputs.")
     @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors.")
@@ -48,7 +101,7 @@ def common(func: Callable) -> Callable:
     def wrapper(*args: Any, quiet: bool, verbose: bool, **kwargs: Any) -> Any:
         _setup_logging(quiet, verbose)
         click.get_current_context().meta["verbose"] = verbose
-        return func(*args, **kwargs)
+        return guarded(func)(*args, **kwargs)
 
     return wrapper
 
@@ -61,10 +114,11 @@ def _existing(path: str | os.PathLike) -> Path:
 
 
 def Outputs(step: str, params: dict[str, Any], inputs: Sequence[str | os.PathLike | None], force: bool):
-    """The outputs of one command (see :class:`dormsig.io.write.OutputSet`)."""
+    """The outputs of one command (see :class:`dormsig.io.write.OutputSet`), in the command's declared paths."""
     from dormsig.io.write import OutputSet
 
-    return OutputSet(f"cli.{step}", params, inputs, force=force)
+    plan = click.get_current_context().meta.get(PLAN)
+    return OutputSet(f"cli.{step}", params, inputs, force=force, plan=plan)
 
 
 def _signature_arg(value: str | None) -> Any:
@@ -80,12 +134,16 @@ def _read_h5ad(path: str | os.PathLike, *, backed: bool = False, what: str = "")
     """anndata.read_h5ad with its errors (h5py OSError, KeyError...) turned into one-line InputErrors."""
     import anndata as ad
 
+    from dormsig.io.singlecell import check_names
+
     path = _existing(path)
     try:
-        return ad.read_h5ad(path, backed="r" if backed else None)
+        adata = ad.read_h5ad(path, backed="r" if backed else None)
     except Exception as exc:  # h5py raises OSError/KeyError subclasses for truncated or foreign files
         raise InputError(f"cannot read {what + ' ' if what else ''}.h5ad ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})",
                          path=path) from None
+    check_names(adata, path)  # backed or not: duplicated names would give a table with duplicated IDs
+    return adata
 
 
 def _read_any(path: Path, **options: Any):
@@ -117,12 +175,12 @@ def cli() -> None:
 
 # --------------------------------------------------------------------------- read
 @cli.command("read")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path())
-@click.option("--out", "-o", required=True, type=click.Path(), help="Output .h5ad.")
-@click.option("--sample-sheet", type=click.Path(), help="CSV/TSV joined into obs (first column = sample).")
-@click.option("--format", "fmt", default=None, help="Force the input format instead of detecting it.")
+@click.argument("inputs", nargs=-1, required=True, type=InputPath())
+@click.option("--out", "-o", required=True, type=OutputPath(), help="Output .h5ad.")
+@click.option("--sample-sheet", type=InputPath("file"), help="CSV/TSV joined into obs (first column = sample).")
+@click.option("--format", "fmt", default=None, type=FORMAT, help="Force the input format instead of detecting it.")
 @click.option("--orientation", type=click.Choice(["genes_x_samples", "samples_x_genes"]), default=None)
-@click.option("--tx2gene", type=click.Path(), default=None, help="Transcript-to-gene table (Salmon/kallisto).")
+@click.option("--tx2gene", type=InputPath("file"), default=None, help="Transcript-to-gene table (Salmon/kallisto).")
 @click.option("--strand", type=click.Choice(["unstranded", "forward", "reverse"]), default=None,
               help="STAR ReadsPerGene column (default: inferred and reported).")
 @click.option("--species", type=click.Choice(["human", "mouse"]), default=None)
@@ -152,16 +210,16 @@ def read_cmd(inputs, out, sample_sheet, fmt, orientation, tx2gene, strand, speci
 
 # --------------------------------------------------------------------------- groups
 @cli.command("groups")
-@click.argument("input_h5ad", type=click.Path())
-@click.option("--out", "-o", required=True, type=click.Path(), help="Output .h5ad with the group column.")
-@click.option("--high", default="NOTCH2", show_default=True, help="Gene whose HIGH cells are the test group.")
-@click.option("--versus", default="NOTCH1", show_default=True, help="A second gene, or 'low' for high vs low.")
-@click.option("--by", default=None, help="obs column: compute thresholds within each sample.")
+@click.argument("input_h5ad", type=InputPath("file"))
+@click.option("--out", "-o", required=True, type=OutputPath(), help="Output .h5ad with the group column.")
+@click.option("--high", default="NOTCH2", type=Name(), show_default=True, help="Gene whose HIGH cells are the test group.")
+@click.option("--versus", default="NOTCH1", type=Name(), show_default=True, help="A second gene, or 'low' for high vs low.")
+@click.option("--by", default=None, type=Name(), help="obs column: compute thresholds within each sample.")
 @click.option("--method", type=click.Choice(["quantile", "threshold", "mixture"]), default="quantile",
               show_default=True)
-@click.option("--from-column", default=None, help="Take groups from this obs column (sorted bulk populations).")
-@click.option("--key-added", default="dormsig_group", show_default=True)
-@click.option("--min-detection", default=0.1, show_default=True, type=float,
+@click.option("--from-column", default=None, type=Name(), help="Take groups from this obs column (sorted bulk populations).")
+@click.option("--key-added", default="dormsig_group", show_default=True, type=Key())
+@click.option("--min-detection", default=0.1, show_default=True, type=click.FloatRange(0, 1),
               help="Each gene must be non-zero in at least this fraction of samples/cells.")
 @common
 def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added, min_detection, force):
@@ -195,18 +253,18 @@ def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added
 
 # --------------------------------------------------------------------------- de
 @cli.command("de")
-@click.argument("input_h5ad", type=click.Path())
-@click.option("--out", "-o", required=True, type=click.Path(), help="Results table (.tsv or .csv).")
-@click.option("--group-key", default="dormsig_group", show_default=True)
-@click.option("--test", "test_level", default="NOTCH2_high", show_default=True, help="First-named group (log2FC > 0 = higher here).")
-@click.option("--reference", default="NOTCH1_high", show_default=True, help="Reference group.")
-@click.option("--covariate", multiple=True, help="Design covariate (repeatable), e.g. --covariate patient.")
-@click.option("--sample-key", default=None, help="Single-cell data: obs column of samples for pseudobulk.")
-@click.option("--min-cells", default=10, show_default=True)
+@click.argument("input_h5ad", type=InputPath("file"))
+@click.option("--out", "-o", required=True, type=OutputPath(), help="Results table (.tsv or .csv).")
+@click.option("--group-key", default="dormsig_group", show_default=True, type=Name())
+@click.option("--test", "test_level", default="NOTCH2_high", show_default=True, type=Name(), help="First-named group (log2FC > 0 = higher here).")
+@click.option("--reference", default="NOTCH1_high", show_default=True, type=Name(), help="Reference group.")
+@click.option("--covariate", multiple=True, type=Name(), help="Design covariate (repeatable), e.g. --covariate patient.")
+@click.option("--sample-key", default=None, type=Name(), help="Single-cell data: obs column of samples for pseudobulk.")
+@click.option("--min-cells", default=10, show_default=True, type=Int(min=1))
 @click.option("--shrink/--no-shrink", default=True, show_default=True,
               help="Add apeglm-shrunken log2FC (log2FoldChange_shrunk) beside the MLE; plots use it.")
-@click.option("--h5ad-out", type=click.Path(), default=None, help="Also write the (pseudo)bulk AnnData with normalised/VST layers.")
-@click.option("--threads", type=int, default=None)
+@click.option("--h5ad-out", type=OutputPath(), default=None, help="Also write the (pseudo)bulk AnnData with normalised/VST layers.")
+@click.option("--threads", type=THREADS, default=None)
 @click.option("--allow-cells-as-replicates", is_flag=True, help="Run DESeq2 on single cells (not recommended).")
 @common
 def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_key, min_cells, shrink,
@@ -255,20 +313,20 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
 
 # --------------------------------------------------------------------------- enrich
 @cli.command("enrich")
-@click.argument("de_table", type=click.Path())
-@click.option("--out", "-o", required=True, type=click.Path(), help="Enrichment table (.tsv or .csv).")
-@click.option("--signatures", default=None, help="Library set names (comma-separated) or a GMT/YAML/JSON file.")
-@click.option("--stat", default=None,
+@click.argument("de_table", type=InputPath("file"))
+@click.option("--out", "-o", required=True, type=OutputPath(), help="Enrichment table (.tsv or .csv).")
+@click.option("--signatures", default=None, type=SignaturesArg(), help="Library set names (comma-separated) or a GMT/YAML/JSON file.")
+@click.option("--stat", default=None, type=Name(),
               help="Ranking column (default: stat/t/z/score, else sign(log2FC) * -log10(p), else the log2FC).")
-@click.option("--gene-column", default=None, help="Gene column of the table (default: detected).")
+@click.option("--gene-column", default=None, type=Name(), help="Gene column of the table (default: detected).")
 @click.option("--partial/--no-partial", default=None,
               help="The table is filtered (rank test, no GSEA) / complete (default: detected).")
 @click.option("--grouping-genes", default=None,
               help="Genes that defined the groups, e.g. NOTCH2,NOTCH1: sets containing them are flagged circular "
                    "(default: from the table's .provenance.json).")
-@click.option("--permutations", default=1000, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--threads", type=int, default=None)
+@click.option("--permutations", default=1000, show_default=True, type=PERMUTATIONS)
+@click.option("--seed", default=0, show_default=True, type=SEED)
+@click.option("--threads", type=THREADS, default=None)
 @common
 def enrich_cmd(de_table, out, signatures, stat, gene_column, partial, grouping_genes, permutations, seed, threads,
                force):
@@ -333,17 +391,17 @@ def _compartment_check(adata) -> dict:
 
 def _score_options(func: Callable) -> Callable:
     for option in reversed([
-        click.option("--method", default="auto", show_default=True,
+        click.option("--method", default="auto", show_default=True, type=METHOD_OR_AUTO,
                      help="Scoring method (see 'dormsig methods'); auto: singscore on bulk samples, ucell on cells."),
         click.option("--data-kind", type=click.Choice(["auto", "bulk", "single_cell"]), default="auto",
                      show_default=True, help="Bulk samples or single cells (auto: detected, as for DE)."),
-        click.option("--min-detection", default=0.05, show_default=True, type=float,
+        click.option("--min-detection", default=0.05, show_default=True, type=click.FloatRange(0, 1),
                      help="A signature gene is detected when non-zero in at least this fraction of samples/cells."),
-        click.option("--signatures", default=None, help="Library set names (comma-separated) or a GMT/YAML/JSON file; default: the dormancy index sets."),
-        click.option("--index", "index_name", default="default", show_default=True,
+        click.option("--signatures", default=None, type=SignaturesArg(), help="Library set names (comma-separated) or a GMT/YAML/JSON file; default: the dormancy index sets."),
+        click.option("--index", "index_name", default="default", show_default=True, type=IndexArg(),
                      help="Dormancy index name or YAML file; default: quiescence (the index with evidence, docs/evidence.md); also notch2_niche."),
-        click.option("--threads", type=int, default=None),
-        click.option("--seed", default=0, show_default=True),
+        click.option("--threads", type=THREADS, default=None),
+        click.option("--seed", default=0, show_default=True, type=SEED),
         click.option("--backed", is_flag=True, help="Read an .h5ad in backed mode (large data; bounded memory)."),
         _CELLS_OPTION,
     ]):
@@ -380,10 +438,10 @@ def _index_note(adata, step: str = "score") -> str:
 
 
 @cli.command("score")
-@click.argument("input_path", type=click.Path())
-@click.option("--out", "-o", required=True, type=click.Path(), help="Per-sample scores (.tsv or .csv).")
-@click.option("--h5ad-out", type=click.Path(), default=None, help="Also write the scored AnnData.")
-@click.option("--reference", type=click.Path(), default=None, help="Reference built with 'dormsig reference'.")
+@click.argument("input_path", type=InputPath())
+@click.option("--out", "-o", required=True, type=OutputPath(), help="Per-sample scores (.tsv or .csv).")
+@click.option("--h5ad-out", type=OutputPath(), default=None, help="Also write the scored AnnData.")
+@click.option("--reference", type=InputPath("file"), default=None, help="Reference built with 'dormsig reference'.")
 @_score_options
 @common
 def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detection, signatures, index_name, threads,
@@ -419,7 +477,7 @@ def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detec
     adata = _score(path, method, signatures, index_name, threads, seed, backed, data_kind, min_detection, max_rank,
                    cells)
     if ref is not None:
-        rank_against(adata, ref)
+        rank_against(adata, ref, source=f"--reference {reference}")
     elif "dormancy_index" in adata.obsm["dormsig_scores"]:
         rank(adata, seed=seed)
     compartment = _compartment_check(adata) if "dormsig_call" in adata.obs else None
@@ -436,10 +494,10 @@ def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detec
 
 
 @cli.command("reference")
-@click.argument("input_path", type=click.Path())
-@click.option("--out", "-o", required=True, type=click.Path(), help="Reference .h5ad (scores only, no matrix).")
+@click.argument("input_path", type=InputPath())
+@click.option("--out", "-o", required=True, type=OutputPath(), help="Reference .h5ad (scores only, no matrix).")
 @click.option("--rule", type=click.Choice(["quantile", "mixture"]), default="quantile", show_default=True)
-@click.option("--quantile", default=0.9, show_default=True, help="Quantile of the index above which a sample is called dormant.")
+@click.option("--quantile", default=0.9, show_default=True, type=QUANTILE, help="Quantile of the index above which a sample is called dormant.")
 @_score_options
 @common
 def reference_cmd(input_path, out, rule, quantile, method, data_kind, min_detection, signatures, index_name, threads,
@@ -471,13 +529,13 @@ def reference_cmd(input_path, out, rule, quantile, method, data_kind, min_detect
 
 
 @cli.command("rank")
-@click.argument("scored_h5ad", type=click.Path())
-@click.option("--out", "-o", required=True, type=click.Path(), help="Ranked table (.tsv or .csv).")
+@click.argument("scored_h5ad", type=InputPath("file"))
+@click.option("--out", "-o", required=True, type=OutputPath(), help="Ranked table (.tsv or .csv).")
 @click.option("--rule", type=click.Choice(["quantile", "mixture", "permutation"]), default="quantile", show_default=True)
-@click.option("--quantile", default=0.9, show_default=True)
-@click.option("--reference", type=click.Path(), default=None)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--permutations", default=1000, show_default=True)
+@click.option("--quantile", default=0.9, show_default=True, type=QUANTILE)
+@click.option("--reference", type=InputPath("file"), default=None)
+@click.option("--seed", default=0, show_default=True, type=SEED)
+@click.option("--permutations", default=1000, show_default=True, type=PERMUTATIONS)
 @_CELLS_OPTION
 @common
 def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, cells, force):
@@ -519,7 +577,7 @@ def signatures_grp() -> None:
 
 
 @signatures_grp.command("list")
-@click.option("--category", default=None, help="Only sets of this category.")
+@click.option("--category", default=None, type=Name(), help="Only sets of this category.")
 def sig_list(category):
     """List the shipped sets with size, direction and category.
 
@@ -539,7 +597,7 @@ def sig_list(category):
 
 
 @signatures_grp.command("show")
-@click.argument("name")
+@click.argument("name", type=Name())
 def sig_show(name):
     """Show one set: genes, directions, per-gene evidence and citations.
 
@@ -554,9 +612,10 @@ def sig_show(name):
 
 @signatures_grp.command("export")
 @click.option("--format", "fmt", type=click.Choice(["gmt"]), default="gmt", show_default=True)
-@click.option("--out", "-o", required=True, type=click.Path())
-@click.option("--signatures", default=None, help="Comma-separated set names (default: all).")
+@click.option("--out", "-o", required=True, type=OutputPath())
+@click.option("--signatures", default=None, type=SignaturesArg(), help="Comma-separated set names (default: all).")
 @click.option("--force", is_flag=True)
+@guarded
 def sig_export(fmt, out, signatures, force):
     """Export the library (or some sets) as GMT: <NAME>_UP / <NAME>_DN lines.
 
@@ -589,12 +648,12 @@ def methods_cmd():
 
 # --------------------------------------------------------------------------- report, run, demo, verify
 @cli.command("report")
-@click.option("--adata", "adata_path", required=True, type=click.Path(), help="Scored .h5ad.")
-@click.option("--de", "de_path", type=click.Path(), default=None, help="DE results table.")
-@click.option("--enrichment", "enr_path", type=click.Path(), default=None, help="Enrichment table.")
-@click.option("--groupby", default=None, help="obs column for score distributions.")
-@click.option("--title", default="dormsig report", show_default=True)
-@click.option("--out", "-o", required=True, type=click.Path(), help="Self-contained HTML file.")
+@click.option("--adata", "adata_path", required=True, type=InputPath("file"), help="Scored .h5ad.")
+@click.option("--de", "de_path", type=InputPath("file"), default=None, help="DE results table.")
+@click.option("--enrichment", "enr_path", type=InputPath("file"), default=None, help="Enrichment table.")
+@click.option("--groupby", default=None, type=Name(), help="obs column for score distributions.")
+@click.option("--title", default="dormsig report", show_default=True, type=Name())
+@click.option("--out", "-o", required=True, type=OutputPath(), help="Self-contained HTML file.")
 @common
 def report_cmd(adata_path, de_path, enr_path, groupby, title, out, force):
     """Write one self-contained HTML report (figures also saved as PNG and SVG).
@@ -603,26 +662,26 @@ def report_cmd(adata_path, de_path, enr_path, groupby, title, out, force):
     Example:
       dormsig report --adata scored.h5ad --de de.tsv --enrichment enrichment.tsv --out report.html
     """
-    import pandas as pd
-
+    from dormsig.io.results import read_result_table
     from dormsig.report import write_report
 
     inputs = [_existing(p) for p in (adata_path, de_path, enr_path) if p]
     outs = Outputs("report", {"groupby": groupby, "title": title}, inputs, force)
     out = outs.add(out)
+    figures = outs.add(out.parent / f"{out.stem}_figures", "--out (figures)", kind="dir")
+    de = read_result_table(de_path, "de", label="--de") if de_path else None
+    enr = read_result_table(enr_path, "enrichment", label="--enrichment") if enr_path else None
     adata = _read_h5ad(adata_path)
-    de = pd.read_csv(de_path, sep=None, engine="python") if de_path else None
-    enr = pd.read_csv(enr_path, sep=None, engine="python") if enr_path else None
-    write_report(out, adata=adata, de=de, enrichment=enr, groupby=groupby, title=title)
+    write_report(out, adata=adata, de=de, enrichment=enr, groupby=groupby, title=title, figures_dir=figures)
     outs.finish()
     click.echo(str(out))
 
 
 @cli.command("run")
-@click.argument("config", type=click.Path())
-@click.option("--out", "-o", required=True, type=click.Path(), help="Output directory.")
-@click.option("--threads", type=int, default=None)
-@click.option("--seed", default=None, type=int, help="Overrides the config's seed.")
+@click.argument("config", type=InputPath("file"))
+@click.option("--out", "-o", required=True, type=OutputPath("container"), help="Output directory.")
+@click.option("--threads", type=THREADS, default=None)
+@click.option("--seed", default=None, type=SEED, help="Overrides the config's seed.")
 @_CELLS_OPTION
 @common
 def run_cmd(config, out, threads, seed, cells, force):
@@ -642,14 +701,15 @@ def run_cmd(config, out, threads, seed, cells, force):
         from dormsig.tl.cells import parse_cells
 
         parse_cells(cells, what="--cells")  # syntax now; the column is checked against each dataset
-    reports = run_pipeline(cfg, out, force=force, threads=threads, seed=seed, cells=cells)
+    reports = run_pipeline(cfg, out, force=force, threads=threads, seed=seed, cells=cells,
+                           plan=click.get_current_context().meta.get(PLAN))
     for path in reports:
         click.echo(str(path))
 
 
 @cli.command("demo")
-@click.option("--out", "-o", default="dormsig_demo", show_default=True, type=click.Path(), help="Output directory.")
-@click.option("--threads", type=int, default=None)
+@click.option("--out", "-o", default="dormsig_demo", show_default=True, type=OutputPath("container"), help="Output directory.")
+@click.option("--threads", type=THREADS, default=None)
 @common
 def demo_cmd(out, threads, force):
     """Run the whole pipeline on the bundled breast-cancer CTC data (Aceto 2014) and print the report path.
@@ -660,13 +720,15 @@ def demo_cmd(out, threads, force):
     """
     from dormsig.pipeline import demo_config, run_pipeline
 
-    reports = run_pipeline(demo_config(), out, force=force, threads=threads)
+    reports = run_pipeline(demo_config(), out, force=force, threads=threads,
+                           plan=click.get_current_context().meta.get(PLAN))
     for path in reports:
         click.echo(f"report: {path}")
 
 
 @cli.command("verify")
-@click.argument("output", type=click.Path())
+@click.argument("output", type=InputPath("file"))
+@guarded
 def verify_cmd(output):
     """Check that an output still matches its inputs' checksums and the signature library version.
 
@@ -695,6 +757,15 @@ def _on_sigint(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _usage_line(exc: click.ClickException) -> str:
+    """A click usage error as one line: the problem, then where to read the usage."""
+    text = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None and not isinstance(exc, click.BadParameter):  # a missing or unknown option: show where
+        text += f" (see '{ctx.command_path} --help')"
+    return for_people(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: map errors to exit codes, one line each, no traceback."""
     global _INTERRUPTED
@@ -707,12 +778,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _INTERRUPTED:
             click.echo("dormsig: interrupted", err=True)
             return EXIT_INTERRUPTED
-        click.echo(f"dormsig: error: {exc}", err=True)
+        click.echo(f"dormsig: error: {for_people(str(exc))}", err=True)
         return EXIT_BAD_INPUT
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # usage errors: one line, not click's usage block
+        click.echo(f"dormsig: error: {_usage_line(exc)}", err=True)
         return EXIT_BAD_INPUT
     except click.exceptions.Abort:
         click.echo("dormsig: interrupted", err=True)
@@ -728,7 +799,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_INTERRUPTED
         if "--verbose" in sys.argv or "-v" in sys.argv:
             raise
-        click.echo(f"dormsig: internal error: {type(exc).__name__}: {exc} (rerun with --verbose for the traceback)",
+        text = " ".join(str(exc).split())[:120]
+        click.echo(f"dormsig: internal error: {type(exc).__name__}: {text} (rerun with --verbose for the traceback)",
                    err=True)
         return EXIT_INTERNAL
     return EXIT_OK

@@ -60,7 +60,9 @@ def validate_config(cfg: Any, *, source: str | os.PathLike = "config") -> dict:
     if errors:
         err = errors[0]
         key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise ConfigError(f"config key '{key}': {err.message}", path=source)
+        text = " ".join(err.message.split())
+        text = text if len(text) <= 120 else text[:117] + "..."  # jsonschema may quote a whole value
+        raise ConfigError(f"config key '{key}': {text}", path=source)
     _fill_defaults(cfg, sch)
     return cfg
 
@@ -68,10 +70,17 @@ def validate_config(cfg: Any, *, source: str | os.PathLike = "config") -> dict:
 def load_config(path: str | os.PathLike) -> dict:
     """Read a YAML config, validate it and resolve its relative paths against its directory."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError("is a directory; give the YAML config file", path=path)
     try:
-        cfg = yaml.safe_load(path.read_text())
+        cfg = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError("not a UTF-8 text file (a YAML config is text)", path=path) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML ({str(exc).splitlines()[0]})", path=path) from None
+    if cfg is not None and not isinstance(cfg, dict):
+        raise ConfigError(f"a config is a YAML mapping (datasets:, contrasts: ...), not a {type(cfg).__name__}",
+                          path=path)
     cfg = validate_config(cfg if cfg is not None else {}, source=path)
     base = path.resolve().parent
     for ds in cfg["datasets"].values():
@@ -101,30 +110,85 @@ def contrast_levels(high: str, versus: str) -> tuple[str, str, str]:
     return f"group_{high}_vs_{versus}", f"{high}_high", f"{versus}_high"
 
 
+def _dataset_inputs(ds: dict) -> list[str]:
+    inputs = ds["input"] if isinstance(ds["input"], list) else [ds["input"]]
+    return [p for p in [*inputs, ds.get("sample_sheet"), ds.get("tx2gene")] if p is not None]
+
+
+def _outputs(cfg: dict, out: Path) -> list[tuple[Path, str]]:
+    """(path, kind) of everything a dataset writes into ``out``, in the order it is written."""
+    files = [(out / "data.h5ad", "file")]
+    for c in cfg["contrasts"]:
+        key = contrast_levels(c["high"], c["versus"])[0].removeprefix("group_")
+        files += [(out / f"de_{key}.tsv", "file"), (out / f"enrichment_{key}.tsv", "file")]
+    return [*files, (out / "scores.tsv", "file"), (out / "scored.h5ad", "file"), (out / "report.html", "file"),
+            (out / "report_figures", "dir")]
+
+
 def run_pipeline(cfg: dict, out: str | os.PathLike, *, force: bool = False, threads: int | None = None,
-                 seed: int | None = None, cells: str | None = None) -> list[Path]:
+                 seed: int | None = None, cells: str | None = None, plan: Any = None) -> list[Path]:
     """Run every dataset of a validated config into ``out/<dataset>/``; return the report paths.
 
     ``cells`` (``COLUMN=VALUE``, the CLI's ``--cells``) overrides each dataset's ``cells`` key.
+    Every input and output is declared in ``plan`` (a :class:`dormsig.io.paths.PathPlan`; a new one when
+    None) before anything is read or created. Each dataset is computed in a hidden staging directory;
+    the datasets are moved into place together, only when all of them are complete. On any error or
+    interrupt the staging directories (and any directory created for them) are removed.
     """
+    from dormsig._paths import PathPlan
+    from dormsig.io.write import OutputSet
+
     out = Path(out)
     threads = threads or cfg.get("threads", 2)
     seed = cfg.get("seed", 0) if seed is None else seed
+    plan = plan if plan is not None else PathPlan(force=force)
     for name, ds in cfg["datasets"].items():
-        inputs = ds["input"] if isinstance(ds["input"], list) else [ds["input"]]
-        for p in [*inputs, ds.get("sample_sheet"), ds.get("tx2gene")]:
-            if p is not None and not Path(p).exists():
+        for p in _dataset_inputs(ds):
+            if not Path(p).exists():
                 raise MissingInputError(f"input of dataset '{name}' does not exist", path=p)
-    return [_run_dataset(name, {**ds, "cells": cells} if cells is not None else ds, cfg, out / name, force=force,
-                         threads=threads, seed=seed) for name, ds in cfg["datasets"].items()]
+            plan.input(p, f"datasets.{name}")
+    for key in ("signatures", "index"):
+        value = cfg["score"].get(key)
+        if isinstance(value, str) and Path(value).is_file():
+            plan.input(value, f"score.{key}", kind="file")
+    jobs = []
+    for name, ds in cfg["datasets"].items():
+        dest = out / name
+        outs = OutputSet("pipeline", {"dataset": name, "config": cfg, "threads": threads, "seed": seed},
+                         _dataset_inputs(ds), plan=plan)
+        for path, kind in _outputs(cfg, dest):
+            outs.add(path, "--out", kind=kind)
+        stage = plan.output(out / f".{name}.partial", "--out (staging)", kind="dir", sidecar=False, scratch=True)
+        jobs.append((name, ds, dest, stage, outs))
+    reports = []
+    try:
+        for name, ds, dest, stage, outs in jobs:
+            shutil.rmtree(stage, ignore_errors=True)  # a run killed by SIGKILL cannot clean up after itself
+            stage.mkdir(parents=True)
+            try:
+                ds_run = {**ds, "cells": cells} if cells is not None else ds
+                reports.append(_run_dataset(name, ds_run, cfg, dest, stage, outs, threads=threads, seed=seed))
+            except DormsigError as exc:
+                if len(jobs) > 1:  # say which dataset failed
+                    exc.args = (f"dataset '{name}': {exc}",)
+                raise
+        for _name, _ds, dest, stage, outs in jobs:
+            _promote(stage, dest, outs.paths)
+            outs.finish()
+    except BaseException:
+        for *_, stage, _ in jobs:
+            shutil.rmtree(stage, ignore_errors=True)
+        plan.rollback()
+        raise
+    return reports
 
 
-def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, *, force: bool, threads: int, seed: int) -> Path:
+def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: Any, *, threads: int,
+                 seed: int) -> Path:
     from dormsig.de import enrich
     from dormsig.de.groups import define_groups
     from dormsig.de.run import run_de
     from dormsig.io import read, write_h5ad, write_table
-    from dormsig.io.write import OutputSet
     from dormsig.report import write_report
     from dormsig.report.findings import FindingsContext
     from dormsig.tl import rank, score
@@ -133,20 +197,11 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, *, force: bool, thre
     from dormsig.tl.reference import score_table
 
     inputs = ds["input"] if isinstance(ds["input"], list) else [ds["input"]]
-    params = {"dataset": name, "config": cfg, "threads": threads, "seed": seed}
-    outs = OutputSet("pipeline", params, [*inputs, ds.get("sample_sheet"), ds.get("tx2gene")], force=force)
-    data_path = outs.add(out / "data.h5ad")
+    data_path = out / "data.h5ad"
     contrasts = [(c, *contrast_levels(c["high"], c["versus"])) for c in cfg["contrasts"]]
-    de_paths = {key: (outs.add(out / f"de_{key.removeprefix('group_')}.tsv"),
-                      outs.add(out / f"enrichment_{key.removeprefix('group_')}.tsv")) for _, key, _, _ in contrasts}
-    scores_path = outs.add(out / "scores.tsv")
-    scored_path = outs.add(out / "scored.h5ad")
-    report_path = outs.add(out / "report.html")
-    # Everything is written into a hidden staging directory and moved into place only when the dataset
-    # is complete: a killed run leaves no final output behind, so a rerun needs no --force.
-    stage = out.parent / f".{out.name}.partial"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
+    de_paths = {key: (out / f"de_{key.removeprefix('group_')}.tsv", out / f"enrichment_{key.removeprefix('group_')}.tsv")
+                for _, key, _, _ in contrasts}
+    scores_path, scored_path, report_path = out / "scores.tsv", out / "scored.h5ad", out / "report.html"
 
     def staged(path: Path) -> Path:
         return stage / path.relative_to(out)
@@ -216,8 +271,6 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, *, force: bool, thre
                  groupby=groupby, title=f"dormsig report: {name}" + (f" ({first})" if first else ""),
                  findings=context)
     outs.extra["skipped_contrasts"] = skipped
-    _promote(stage, out, outs.paths)
-    outs.finish()
     progress.close()
     return report_path
 

@@ -39,12 +39,23 @@ def verify(output: str | os.PathLike) -> tuple[bool, list[str]]:
     """
     output = Path(output)
     side = Path(f"{output}{PROVENANCE_SUFFIX}")
+    if output.is_dir():
+        raise InputError("is a directory; give an output file that has a .provenance.json beside it", path=output)
     if not side.exists():
         raise InputError(f"no provenance file beside it (expected {side.name})", path=output)
+    if not side.is_file():
+        raise InputError("provenance record is not a file", path=side)
     try:
-        rec = json.loads(side.read_text())
+        rec = json.loads(side.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InputError("provenance file is not UTF-8 JSON (binary or another encoding)", path=side) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"provenance file is not valid JSON (line {exc.lineno})", path=side) from None
+    if not isinstance(rec, dict):
+        raise InputError(f"provenance file holds a JSON {type(rec).__name__}, not a dormsig record (an object)",
+                         path=side)
+    if not isinstance(rec.get("inputs", {}), dict) or not isinstance(rec.get("output", {}), dict):
+        raise InputError("provenance file is not a dormsig record ('inputs'/'output' are not objects)", path=side)
     lines: list[str] = []
     ok = True
     out_rec = rec.get("output", {})

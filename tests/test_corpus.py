@@ -215,6 +215,27 @@ def _call_load_config(path: str):
     return load_config(path)
 
 
+def _call_check_output_inputs(path: str, inputs: list[str]):
+    from dormsig.io import check_output
+
+    return check_output(path, inputs=inputs)
+
+
+def _call_make_reference(path: str):
+    from dormsig.tl import rank
+    from dormsig.tl.reference import make_reference
+
+    adata = _call_score(path)
+    rank(adata)
+    return make_reference(adata)
+
+
+def _call_read_sample_sheet(path: str):
+    from dormsig.io import read_sample_sheet
+
+    return read_sample_sheet(path)
+
+
 CALLS = {
     "read": _call_read,
     "score": _call_score,
@@ -225,6 +246,9 @@ CALLS = {
     "rank_with_reference": _call_rank_with_reference,
     "check_output": _call_check_output,
     "load_config": _call_load_config,
+    "check_output_inputs": _call_check_output_inputs,
+    "make_reference": _call_make_reference,
+    "read_sample_sheet": _call_read_sample_sheet,
 }
 
 
@@ -291,6 +315,136 @@ def check_mouse_set_equals_human_set(adata, files, out):
                                   human.obsm["dormsig_scores"]["HUMAN_SET"].to_numpy())
 
 
+# --- real-world shapes: the values read must be the values written (independent reference: pandas on good.tsv)
+def _summary(adata) -> list[str]:
+    from dormsig.io import read_summary
+
+    return read_summary(adata)
+
+
+def _gene_counts(adata, gene: str) -> np.ndarray:
+    return _counts(adata)[:, adata.var_names.get_loc(gene)]
+
+
+def _read_h5ad_out(out):
+    import anndata as ad
+
+    return ad.read_h5ad(out / "x.h5ad")
+
+
+def check_counts_equal_good(adata, files, out):
+    good = _good_counts(files)
+    ref = _call_read(str(files["good.tsv"]))
+    assert list(adata.obs_names) == list(good.columns)
+    assert list(adata.var_names) == list(ref.var_names)
+    np.testing.assert_array_equal(_counts(adata), _counts(ref))
+    assert _counts(adata).dtype.kind == "i"
+
+
+def check_same_as_good_with_thousands(result, files, out):
+    adata = _read_h5ad_out(out)
+    check_counts_equal_good(adata, files, out)
+    good = _good_counts(files)
+    wide = str((good >= 1000).sum().idxmax())
+    assert good[wide].max() >= 10_000  # a column that really had "12,345" cells
+    lines = _summary(adata)
+    assert any("dropped 2 empty column(s) without a name" in ln for ln in lines), lines
+    assert any("numbers read with thousands ','" in ln and "in 1 column(s)" in ln for ln in lines), lines
+
+
+def check_european_values(adata, files, out):
+    good = _good_counts(files)
+    assert adata.layers["counts"].dtype.kind == "f"
+    notch2 = _gene_counts(adata, "NOTCH2")
+    np.testing.assert_allclose(notch2, good.loc["NOTCH2"].to_numpy() + 0.25)
+    big = good.to_numpy().max()
+    assert big >= 1000 and np.isclose(_counts(adata).max(), big + 0.25)  # "1.234,25"-style values
+    assert any("decimal ','" in ln for ln in _summary(adata))
+
+
+def check_same_as_good_r(result, files, out):
+    adata = _read_h5ad_out(out)
+    check_counts_equal_good(adata, files, out)
+    good = _good_counts(files)
+    np.testing.assert_array_equal(_gene_counts(adata, "CXCR4"), good.loc["CXCR4"].to_numpy())
+    assert "A1BG" in adata.var_names and adata.var["original_id"].str.fullmatch(r"\d+").sum() == 0
+    assert any("row numbers 1..439" in ln for ln in _summary(adata))
+
+
+def check_htseq_counts(result, files, out):
+    adata = _read_h5ad_out(out)
+    good = _good_counts(files)
+    assert list(adata.obs_names) == list(good.columns[:4])
+    assert not any(str(v).startswith("__") for v in adata.var_names)
+    np.testing.assert_array_equal(_gene_counts(adata, "NOTCH2"), good.loc["NOTCH2"].to_numpy()[:4])
+    assert _counts(adata).sum() == good.iloc[:, :4].to_numpy().sum()  # the __ reads are not counted
+    lines = _summary(adata)
+    assert any("__no_feature 10,000" in ln for ln in lines), lines  # 1000 + 2000 + 3000 + 4000
+
+
+def check_htseq_one(adata, files, out):
+    good = _good_counts(files)
+    assert adata.n_obs == 1 and adata.obs_names[0] == good.columns[0]
+    assert adata.n_vars == len(good) and "__ambiguous" not in adata.var_names
+    assert any("__alignment_not_unique 1,068" in ln for ln in _summary(adata))
+
+
+def check_htseq_merged(adata, files, out):
+    good = _good_counts(files)
+    assert not any(str(v).startswith("__") for v in adata.var_names)
+    assert _counts(adata).sum() == good.iloc[:, :4].to_numpy().sum()
+    assert any("dropped 5 counting-tool summary row(s)" in ln for ln in _summary(adata))
+
+
+def check_transcripts_summed(adata, files, out):
+    tx = pd.read_csv(files["transcripts_x_samples.tsv"], sep="\t", index_col=0)
+    t2g = pd.read_csv(files["tx2gene.tsv"], sep="\t", index_col=0)["GENEID"]
+    expected = tx.groupby(t2g.reindex(tx.index).to_numpy()).sum()  # pandas, independently
+    assert sorted(adata.var_names) == sorted(expected.index)
+    for gene in expected.index:
+        np.testing.assert_allclose(_gene_counts(adata, gene), expected.loc[gene].to_numpy())
+    assert any("summed 6 transcripts into 4 genes" in ln for ln in _summary(adata))
+
+
+def check_dates_restored(result, files, out):
+    adata = _read_h5ad_out(out)
+    truth = pd.read_csv(files["dates_truth.tsv"], sep="\t", index_col=0)
+    for old, new in (("SEPT2", "SEPTIN2"), ("SEPT9", "SEPTIN9"), ("MARCH3", "MARCHF3"), ("MARCH11", "MARCHF11"),
+                     ("DEC1", "DELEC1")):
+        np.testing.assert_array_equal(_gene_counts(adata, new), truth.loc[old].to_numpy())
+    # MARCH1 and MARC1 both became "1-Mar": never summed into one gene
+    kept = [v for v in adata.var_names if str(v).startswith("1-Mar")]
+    assert len(kept) == 2, kept
+    sums = sorted(int(_gene_counts(adata, v).sum()) for v in kept)
+    assert sums == sorted(int(truth.loc[g].sum()) for g in ("MARCH1", "MARC1"))
+    assert "MARCHF1" not in adata.var_names and "MTARC1" not in adata.var_names
+
+
+def check_dates_in_summary(adata, files, out):
+    lines = _summary(adata)
+    assert any(ln.startswith("restored 23 gene name(s)") and "1-Dec -> DELEC1" in ln for ln in lines), lines
+    assert any("4 gene name(s) are Excel dates that fit no single gene" in ln and "'1-Mar', '2-Mar'" in ln
+               for ln in lines), lines
+
+
+def check_sheet_joined(result, files, out):
+    adata = _read_h5ad_out(out)
+    sheet = pd.read_csv(files["samples.csv"]).set_index("sample")
+    assert list(adata.obs["patient"].astype(str)) == list(sheet.loc[adata.obs_names, "patient"].astype(str))
+    assert not [c for c in adata.obs.columns if str(c).startswith("Unnamed") or not str(c)]
+
+
+def check_mouse_mapped(adata, files, out):
+    good = _good_counts(files)
+    assert adata.uns["dormsig"]["genes"]["species"] == "mouse"
+    assert "Notch2" in adata.var_names
+    np.testing.assert_array_equal(_gene_counts(adata, "Notch2"), good.loc["NOTCH2"].to_numpy())
+
+
+def check_sets_out_not_written(result, files, out):
+    assert not files["sheet_out"].exists()
+
+
 CHECKS = {name.removeprefix("check_"): fn for name, fn in globals().items() if name.startswith("check_")}
 
 
@@ -306,7 +460,7 @@ def _params():
 def test_table_is_well_formed():
     ids = [c["id"] for c in CASES]
     assert len(ids) == len(set(ids))
-    assert len(CASES) >= 40
+    assert len(CASES) >= 150
     for c in CASES:
         assert c["kind"] in ("cli", "library"), c["id"]
         assert c.get("what") and c.get("category"), c["id"]
@@ -337,6 +491,9 @@ def test_case(case, corpus, corpus_sha, request):
             errors = [ln for ln in stderr.splitlines() if ln.startswith("dormsig: error:")]
             assert len(errors) == 1, stderr
             assert case["message"] in errors[0], errors[0]
+            assert len(errors[0]) - len("dormsig: error: ") <= 200, errors[0]
+            for fragment in case.get("not_in", []):
+                assert fragment not in stderr, stderr
             for p in outputs:
                 assert not p.exists() and not Path(f"{p}.provenance.json").exists(), p
             for p in _fill(case.get("precreate", []), files, out):
@@ -357,6 +514,8 @@ def test_case(case, corpus, corpus_sha, request):
             message = str(info.value)
             assert "\n" not in message
             assert case["message"] in message, message
+            for fragment in case.get("not_in", []):
+                assert fragment not in message, message
             result = None
     if case.get("check"):
         CHECKS[case["check"]](result, files, out)

@@ -94,22 +94,31 @@ def test_killed_while_writing_leaves_no_output_and_rerun_succeeds(big_table, tmp
     assert side["inputs"] == {str(big_table): before}
 
 
+def _reading(proc: subprocess.Popen, path: Path) -> bool:
+    """True once the process has ``path`` open (Linux /proc)."""
+    fd_dir = Path(f"/proc/{proc.pid}/fd")
+    try:
+        return any(os.path.realpath(fd) == str(path.resolve()) for fd in fd_dir.iterdir())
+    except OSError:
+        return False
+
+
 def test_sigint_before_writing_exits_130(big_table, tmp_path):
-    """SIGINT while the table is being parsed (after the output check, before any output file exists)."""
+    """SIGINT while the input is being read (after the path checks, before anything is written or created)."""
     out = tmp_path / "sub" / "early.h5ad"
     proc = _start(_read_args(big_table, out), tmp_path)
     end = time.monotonic() + 120
-    while time.monotonic() < end and proc.poll() is None and not out.parent.exists():
-        time.sleep(0.005)  # the output directory is created by the up-front output check
+    while time.monotonic() < end and proc.poll() is None and not _reading(proc, big_table):
+        time.sleep(0.005)
     time.sleep(0.2)
     assert proc.poll() is None, proc.communicate()
-    assert not list(out.parent.glob(".*.tmp")), "writing had already started"
+    assert not out.parent.exists(), "writing had already started"  # directories are made only to write
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1] == "dormsig: interrupted"
-    assert not out.exists() and list(out.parent.iterdir()) == []
+    assert not out.parent.exists()  # no output, no directory left behind
 
 
 def test_concurrent_runs_do_not_interfere(big_table, tmp_path):

@@ -5,7 +5,9 @@ The main entry point is :func:`read`, which detects the format of a file or dire
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,17 +15,19 @@ from typing import Any
 import pandas as pd
 from anndata import AnnData
 
-from dormsig.errors import InputError
+from dormsig.errors import DormsigError, GeneIdError, InputError
 from dormsig.io._build import Parsed, build
 from dormsig.io.detect import (
     FORMATS,
     MAX_TABLE_BYTES,
+    PER_SAMPLE,
     check_exists,
     check_table_size,
     detect_format,
     normalise_format,
 )
 from dormsig.io.samplesheet import join_sample_sheet, read_sample_sheet
+from dormsig.io.shapes import check_species
 from dormsig.io.tables import ORIENTATIONS
 from dormsig.io.write import (
     atomic_path,
@@ -43,6 +47,7 @@ __all__ = [
     "detect_format",
     "read",
     "read_sample_sheet",
+    "read_summary",
     "write_h5ad",
     "write_json",
     "write_provenance",
@@ -50,6 +55,7 @@ __all__ = [
 ]
 
 PathOrPaths = str | os.PathLike | Sequence[str | os.PathLike]
+log = logging.getLogger("dormsig")
 
 
 def _describe(value: Any) -> Any:
@@ -71,16 +77,16 @@ def _parse(path: PathOrPaths, fmt: str, *, orientation: str | None, tx2gene: Any
         raise InputError(f"orientation= applies only to delimited tables, not to {fmt}")
     if strand is not None and fmt != "star":
         raise InputError(f"strand= applies only to STAR ReadsPerGene files, not to {fmt}")
-    if tx2gene is not None and fmt not in ("salmon", "kallisto"):
-        raise InputError(f"tx2gene= applies only to Salmon/kallisto transcript quantifications, not to {fmt}")
-    if isinstance(path, list | tuple) and fmt not in ("star", "salmon", "kallisto", "rsem"):
+    if tx2gene is not None and fmt not in ("salmon", "kallisto", "table"):
+        raise InputError(f"tx2gene= applies only to transcript quantifications (Salmon, kallisto, tables), not to {fmt}")
+    if isinstance(path, list | tuple) and fmt not in PER_SAMPLE:
         raise InputError(f"a list of files is supported only for per-sample formats, not {fmt}")
     if fmt in ("table", "featurecounts"):
         check_table_size(path, max_table_bytes)
     if fmt == "table":
         from dormsig.io.tables import read_table
 
-        return read_table(path, orientation=orientation)
+        return read_table(path, orientation=orientation, tx2gene=tx2gene)
     if fmt == "featurecounts":
         from dormsig.io.quantifiers import read_featurecounts
 
@@ -89,6 +95,10 @@ def _parse(path: PathOrPaths, fmt: str, *, orientation: str | None, tx2gene: Any
         from dormsig.io.quantifiers import read_star
 
         return read_star(path, strand=strand)
+    if fmt == "htseq":
+        from dormsig.io.quantifiers import read_htseq
+
+        return read_htseq(path)
     if fmt in ("salmon", "kallisto"):
         from dormsig.io.quantifiers import read_salmon_kallisto
 
@@ -194,6 +204,14 @@ def read(
     label = paths[0] if paths is not None else path
     adata = build(parsed, label)
     info = adata.uns.pop("_dormsig_read_info")
+    decisions: list[str] = list(info.pop("decisions", []))
+    if info.get("n_values_rounded_to_integer"):
+        decisions.append(f"rounded {info['n_values_rounded_to_integer']} count(s) within 1e-6 of an integer")
+    if harmonise:
+        ids = adata.var["id_in_file"].astype(str).tolist() if "id_in_file" in adata.var else list(adata.var_names)
+        counts = check_species(ids, species, source=os.fspath(label))
+        info["species_evidence"] = counts
+    decisions += _restore_excel_dates(adata, species)
 
     sheet_info: dict[str, Any] | None = None
     if sample_sheet is not None:
@@ -221,30 +239,96 @@ def read(
         extra["tx2gene_sha256"] = sha256(tx2gene)
     if sheet_info is not None:
         extra["sample_sheet"] = sheet_info
-    attach(adata, "input", record("input", method=fmt, params=params, **extra))
-
     if harmonise:
-        _harmonise(adata, species)
+        decisions += _harmonise(adata, species, source=os.fspath(label))
+    extra["decisions"] = decisions
+    attach(adata, "input", record("input", method=fmt, params=params, **extra))
+    for line in decisions:  # the read summary: every decision taken about the input
+        log.info("%s: %s", os.fspath(label), line)
     return adata
 
 
-def _harmonise(adata: AnnData, species: str | None) -> None:
-    """Run :func:`dormsig.genes.harmonise` on the identifiers as written in the file.
+def read_summary(adata: AnnData) -> list[str]:
+    """What :func:`read` decided about the input, one line each (``uns["dormsig"]["input"]["decisions"]``)."""
+    rec = adata.uns.get("dormsig", {}).get("input", {})
+    decisions = rec.get("decisions", [])
+    if isinstance(decisions, str):  # an empty list is stored as text by h5ad-safe provenance
+        return [] if decisions in ("", "None", "[]") else [decisions]
+    return [str(d) for d in decisions]
+
+
+def _restore_excel_dates(adata: AnnData, species: str | None) -> list[str]:
+    """Gene names Excel turned into dates: restored when one gene fits, else kept apart (never merged)."""
+    from dormsig.genes.detect import detect_species
+    from dormsig.io._build import make_unique
+    from dormsig.io.shapes import date_parts, restore_dates, shown
+
+    in_file = adata.var["id_in_file"].astype(str).tolist() if "id_in_file" in adata.var else None
+    ids = in_file if in_file is not None else [str(v) for v in adata.var_names]
+    if not any(date_parts(i) for i in ids):
+        return []
+    if species is None:
+        try:
+            species = detect_species([i for i in ids if not date_parts(i)])
+        except DormsigError:
+            species = "human"
+    new, restored, unresolved = restore_dates(ids, species)
+    lines = []
+    if restored:
+        lines.append(f"restored {len(restored)} gene name(s) that Excel had turned into dates: "
+                     + ", ".join(f"{k} -> {v}" for k, v in list(restored.items())[:4])
+                     + (f" (+{len(restored) - 4} more)" if len(restored) > 4 else ""))
+    if unresolved:
+        lines.append(f"{len(unresolved)} gene name(s) are Excel dates that fit no single gene, kept apart as written"
+                     f" (not merged): {shown(sorted(set(unresolved)))}; fix them in the source file")
+        warnings.warn(f"{len(unresolved)} gene names are Excel dates that fit several genes"
+                      f" ({shown(sorted(set(unresolved)))}); kept apart as written, not merged", UserWarning, stacklevel=3)
+    unique, _ = make_unique(new)
+    if in_file is not None:
+        # unresolved dates keep their unique names (1-Mar, 1-Mar__1) so that harmonise does not sum them
+        adata.var["id_in_file"] = [u if date_parts(n) and n not in restored.values() else n
+                                   for n, u in zip(new, unique, strict=True)]
+    adata.var_names = pd.Index(unique, dtype=object)
+    return lines
+
+
+def _harmonise(adata: AnnData, species: str | None, *, source: str = "") -> list[str]:
+    """Run :func:`dormsig.genes.harmonise` on the identifiers as written in the file; return its decisions.
 
     Duplicated IDs were suffixed (``TP53__1``) to keep ``var_names`` unique; harmonise gets the
     original IDs back so that it merges them (summing counts) instead of leaving them unmapped.
     """
-    import warnings
-
     from dormsig.genes import harmonise as harmonise_ids
+    from dormsig.io.shapes import species_counts
 
-    if "id_in_file" in adata.var:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*names are not unique.*")
-            adata.var_names = pd.Index(adata.var["id_in_file"].astype(str).to_numpy(), dtype=object)
-            del adata.var["id_in_file"]
+    try:
+        if "id_in_file" in adata.var:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*names are not unique.*")
+                adata.var_names = pd.Index(adata.var["id_in_file"].astype(str).to_numpy(), dtype=object)
+                del adata.var["id_in_file"]
+                harmonise_ids(adata, species=species)
+            if not adata.var_names.is_unique:  # pragma: no cover - harmonise merges equal names
+                adata.var_names_make_unique(join="__")
+        else:
             harmonise_ids(adata, species=species)
-        if not adata.var_names.is_unique:  # pragma: no cover - harmonise merges equal names
-            adata.var_names_make_unique(join="__")
-    else:
-        harmonise_ids(adata, species=species)
+    except GeneIdError as exc:
+        if "human from mouse" not in str(exc):
+            raise
+        c = species_counts(list(adata.var_names))
+        human, mouse = c["ensembl_human"] + c["symbol_human"], c["ensembl_mouse"] + c["symbol_mouse"]
+        raise GeneIdError(f"{source + ': ' if source else ''}cannot tell human from mouse ({human:,} human-only and"
+                          f" {mouse:,} mouse-only gene IDs of {c['n']:,}); pass species='human' or 'mouse'") from None
+    rec = adata.uns.get("dormsig", {}).get("genes", {})
+    lines = [f"species {rec.get('species')} ({'detected' if rec.get('species_detected') else 'given'})"]
+    n_in, n_mapped = int(rec.get("n_input", 0)), int(rec.get("n_mapped", 0))
+    lines.append(f"{n_mapped:,} of {n_in:,} gene IDs map to current {rec.get('species')} symbols"
+                 f" ({int(rec.get('n_renamed', 0)):,} renamed)")
+    if int(rec.get("n_collapsed", 0)):
+        examples = rec.get("collapsed_examples", [])
+        first = f" (e.g. {examples[0]})" if len(examples) else ""
+        lines.append(f"summed {int(rec['n_collapsed']):,} row(s) that are the same gene as another row{first}")
+    if n_in and n_mapped < 0.5 * n_in:
+        warnings.warn(f"only {n_mapped:,} of {n_in:,} gene IDs map to current {rec.get('species')} symbols; check"
+                      " the identifiers and the species", UserWarning, stacklevel=3)
+    return lines

@@ -17,14 +17,18 @@ from typing import IO
 from dormsig.errors import FormatError, InputError, MissingInputError
 
 #: Formats :func:`dormsig.io.read` understands.
-FORMATS = ("table", "featurecounts", "star", "salmon", "kallisto", "rsem", "10x_mtx", "10x_h5", "h5ad", "loom")
+FORMATS = ("table", "featurecounts", "star", "htseq", "salmon", "kallisto", "rsem", "10x_mtx", "10x_h5", "h5ad",
+           "loom")
+#: Formats with one file per sample (a list of files or a directory of them).
+PER_SAMPLE = ("star", "htseq", "salmon", "kallisto", "rsem")
 
 #: Accepted spellings of ``format=``.
 ALIASES = {
     "csv": "table", "tsv": "table", "txt": "table", "delimited": "table",
     "featurecount": "featurecounts", "subread": "featurecounts",
     "star_readspergene": "star", "readspergene": "star",
-    "quant.sf": "salmon", "abundance.tsv": "kallisto", "rsem_genes": "rsem",
+    "quant.sf": "salmon", "abundance.tsv": "kallisto", "rsem_genes": "rsem", "htseq-count": "htseq",
+    "htseq_count": "htseq",
     "10x": "10x_mtx", "mtx": "10x_mtx", "10x_mtx": "10x_mtx", "h5": "10x_h5", "10x_h5": "10x_h5",
     "anndata": "h5ad",
 }
@@ -38,6 +42,7 @@ SALMON_HEADER = ["Name", "Length", "EffectiveLength", "TPM", "NumReads"]
 KALLISTO_HEADER = ["target_id", "length", "eff_length", "est_counts", "tpm"]
 FEATURECOUNTS_HEADER = ["Geneid", "Chr", "Start", "End", "Strand", "Length"]
 RSEM_HEADER_START = ["gene_id", "transcript_id(s)"]
+RSEM_ISOFORMS_START = ["transcript_id", "gene_id"]
 
 # errors raised by gzip/zlib when a .gz is truncated or corrupt
 GZ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
@@ -150,9 +155,9 @@ def open_text(path: str | os.PathLike) -> Iterator[IO[str]]:
     path = Path(path)
     try:
         if is_gzip(path):
-            handle: IO[str] = gzip.open(path, "rt", encoding="utf-8", newline="")
+            handle: IO[str] = gzip.open(path, "rt", encoding="utf-8-sig", newline="")
         else:
-            handle = open(path, encoding="utf-8", newline="")
+            handle = open(path, encoding="utf-8-sig", newline="")
         with handle:
             yield handle
     except GZ_ERRORS as exc:
@@ -179,6 +184,22 @@ def check_exists(path: str | os.PathLike) -> Path:
     return path
 
 
+#: Files a 10x matrix.mtx is read with (its directory's other members).
+TENX_MEMBERS = ("barcodes.tsv", "features.tsv", "genes.tsv")
+
+
+def input_members(path: str | os.PathLike) -> list[Path]:
+    """The other files reading ``path`` reads too (a 10x ``matrix.mtx``'s barcodes and features).
+
+    A directory needs no list: everything inside it is protected as an input.
+    """
+    path = Path(path)
+    if path.is_file() and strip_gz(path.name.lower()).endswith("matrix.mtx"):
+        return [path.parent / f"{name}{gz}" for name in TENX_MEMBERS for gz in ("", ".gz")
+                if (path.parent / f"{name}{gz}").exists()]
+    return []
+
+
 def _sniff_header(lines: list[str]) -> str | None:
     """Recognise a tool's output from its first lines; ``None`` if nothing specific."""
     content = [ln for ln in lines if ln.strip()]
@@ -196,9 +217,24 @@ def _sniff_header(lines: list[str]) -> str | None:
         return "kallisto"
     if fields[:2] == RSEM_HEADER_START:
         return "rsem"
+    if fields[:2] == RSEM_ISOFORMS_START:
+        return "rsem_isoforms"
+    if _looks_htseq(content):
+        return "htseq"
     if fields[0] in STAR_SPECIAL and len(fields) == 4:
         return "star"
     return None
+
+
+def _looks_htseq(lines: list[str]) -> bool:
+    """``gene<TAB>integer`` on every line and no header: htseq-count output."""
+    rows = [ln.split("\t") for ln in lines if ln.strip()]
+    return bool(rows) and all(len(r) == 2 and r[1].strip().isdigit() and r[0].strip() for r in rows)
+
+
+def _refuse_transcripts(path: Path) -> None:
+    raise FormatError("RSEM per-transcript output (isoforms.results): read the sample's .genes.results instead"
+                      " (format='rsem')", path=path)
 
 
 def _detect_file(path: Path) -> str:
@@ -212,10 +248,21 @@ def _detect_file(path: Path) -> str:
         return "salmon"
     if lower.endswith(".genes.results"):
         return "rsem"
-    if lower.endswith(".h5ad"):
-        return "h5ad"
-    if lower.endswith(".loom"):
-        return "loom"
+    if lower.endswith(".isoforms.results"):
+        _refuse_transcripts(path)
+    if lower.endswith((".h5ad", ".loom")):
+        named = "h5ad" if lower.endswith(".h5ad") else "loom"
+        with open(path, "rb") as handle:
+            magic = handle.read(8)
+        if magic != HDF5_MAGIC:
+            raise InputError(f"not an HDF5 file, so not a .{named} (corrupt, truncated or renamed?)", path=path)
+        try:
+            held = _detect_hdf5(path)
+        except (InputError, FormatError):
+            return named  # truncated or foreign: the reader says what is wrong with it
+        if held != named:
+            raise FormatError(f"named .{named} but holds a {held} file; rename it or pass format='{held}'", path=path)
+        return named
     if lower.endswith(".mtx"):
         return "10x_mtx"
     with open(path, "rb") as handle:
@@ -228,6 +275,8 @@ def _detect_file(path: Path) -> str:
     if not any(ln.strip() for ln in lines):
         raise InputError("file is empty", path=path)
     sniffed = _sniff_header(lines)
+    if sniffed == "rsem_isoforms":
+        _refuse_transcripts(path)
     if sniffed:
         return sniffed
     if lower.endswith(TABLE_SUFFIXES) or lower == "abundance.tsv":
@@ -286,6 +335,10 @@ def _detect_dir(path: Path) -> str:
                 found.add("star")  # one subdirectory per sample (STAR --outFileNamePrefix S1/)
             if any(n.endswith(".genes.results") for n in sub):
                 found.add("rsem")
+    if not found:
+        files = [p for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".")]
+        if files and all(_looks_htseq(head_lines(p, 5)) for p in files):
+            found.add("htseq")
     if len(found) == 1:
         return found.pop()
     if len(found) > 1:
@@ -315,7 +368,7 @@ def detect_format(path: str | os.PathLike | Sequence[str | os.PathLike]) -> str:
             raise FormatError(f"the files of the list have different formats ({', '.join(sorted(formats))})",
                               path=path[0])
         fmt = formats.pop()
-        if fmt not in ("star", "salmon", "kallisto", "rsem"):
+        if fmt not in PER_SAMPLE:
             raise FormatError(f"a list of files is supported only for per-sample formats, not {fmt}", path=path[0])
         return fmt
     path = check_exists(path)

@@ -182,7 +182,14 @@ def read_star(path: PathLike | Sequence[PathLike], *, strand: str | None = None)
         inference["strand_inferred"] = False
     column = STRANDS.index(strand)
     counts = np.vstack([t[:, column] for t in tables])
+    how = (f"inferred: {frac_fwd:.0%} of strand-assigned reads forward" if inference["strand_inferred"]
+           else "given")
+    totals = {k: sum(v.get(k, 0) for v in special.values()) for k in STAR_SPECIAL}
+    decisions = [f"STAR column {column + 2} ({strand}; {how})",
+                 "dropped the 4 STAR summary rows, not genes (" + ", ".join(f"{k} {v:,}" for k, v in totals.items())
+                 + " reads over all samples)"]
     info = {"tool": "STAR", "strand": strand, "strand_inference": inference, "star_excluded_rows": special,
+            "decisions": decisions,
             "files": [str(f) for f in files]}
     return Parsed(counts=counts, obs_names=samples, var_names=genes, info=info)
 
@@ -304,6 +311,9 @@ def read_salmon_kallisto(path: PathLike | Sequence[PathLike], *, tool: str,
                               shape=(codes.size, gene_names.size))
     gene_counts = np.asarray(counts[:, mapped] @ indicator)
     gene_tpm = np.asarray(tpm[:, mapped] @ indicator)
+    info["decisions"] = [f"summed {len(targets):,} transcripts into {gene_names.size:,} genes with tx2gene"
+                         f" ({int((~mapped).sum()):,} transcripts not in it, {float(counts[:, ~mapped].sum()):,.0f}"
+                         " estimated reads left out)"]
     info.update(level="gene", tx2gene_match=how, n_transcripts_unmapped=int((~mapped).sum()),
                 unmapped_counts=float(counts[:, ~mapped].sum()), n_genes=int(gene_names.size))
     return Parsed(counts=gene_counts, obs_names=samples, var_names=[str(g) for g in gene_names],
@@ -338,3 +348,54 @@ def read_rsem(path: PathLike | Sequence[PathLike]) -> Parsed:
     info = {"tool": "RSEM", "files": [str(f) for f in files]}
     return Parsed(counts=np.vstack(counts_list), obs_names=samples, var_names=genes, var=var,
                   layers={"tpm": np.vstack(tpm_list)}, integer=False, info=info)
+
+
+# --------------------------------------------------------------------------- htseq-count
+HTSEQ_SUFFIXES = (".htseq.counts", ".htseq.txt", ".htseq.tsv", ".htseq", ".counts", ".count", ".txt", ".tsv")
+
+
+def htseq_sample_name(file: Path) -> str:
+    """``S1.htseq.counts`` -> ``S1`` (the usual ``htseq-count ... > S1.counts`` naming)."""
+    name = strip_gz(file.name)
+    for suffix in HTSEQ_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)].rstrip("._-")
+    return name
+
+
+def read_htseq(path: PathLike | Sequence[PathLike]) -> Parsed:
+    """htseq-count output (``gene<TAB>count``, no header), one file per sample.
+
+    The five ``__no_feature``/``__ambiguous``/``__too_low_aQual``/``__not_aligned``/``__alignment_not_unique``
+    lines are read counts that were assigned to no gene: dropped from the counts and reported.
+    """
+    from dormsig.io.shapes import special_rows
+
+    files = [Path(p) for p in path] if isinstance(path, list | tuple) else _sample_files(path, suffixes=HTSEQ_SUFFIXES)
+    samples = [htseq_sample_name(f) for f in files]
+    check_unique_samples(samples, files[0])
+    columns, special = [], {}
+    genes: list[str] | None = None
+    for sample, file in zip(samples, files, strict=True):
+        df = _read_tsv(file, header=None, dtype={0: str})
+        if df.shape[1] != 2:
+            raise FormatError(f"not htseq-count output: {df.shape[1]} columns, expected 2 (gene, count)", path=file)
+        mask = special_rows(df[0].tolist())
+        special[sample] = {str(k): int(v) for k, v in zip(df.loc[mask, 0], df.loc[mask, 1], strict=True)}
+        body = df.loc[~mask].reset_index(drop=True)
+        values = coerce_numeric_frame(body[[1]].set_axis([sample], axis=1), file, first_line=1)
+        g = body[0].astype(str).tolist()
+        if genes is None:
+            genes = g
+        elif g != genes:
+            raise InputError(f"gene list differs from that of {files[0].name} (another annotation?)", path=file)
+        columns.append(values[:, 0])
+    assert genes is not None
+    totals = {k: sum(v.get(k, 0) for v in special.values()) for k in dict.fromkeys(k for v in special.values() for k in v)}
+    decisions = []
+    if totals:
+        decisions.append(f"dropped {len(totals)} htseq-count summary row(s), not genes ("
+                         + ", ".join(f"{k} {v:,}" for k, v in totals.items()) + " reads over all samples)")
+    info = {"tool": "htseq-count", "htseq_excluded_rows": special, "files": [str(f) for f in files],
+            "decisions": decisions}
+    return Parsed(counts=np.vstack(columns), obs_names=samples, var_names=genes, info=info)

@@ -80,6 +80,8 @@ def read_sample_sheet(
         df.columns = [str(c) for c in df.columns]
     else:
         path = check_exists(sheet)
+        if path.is_dir():
+            raise InputError("sample sheet is a directory; give a CSV/TSV file", path=path)
         if path.stat().st_size == 0:
             raise InputError("sample sheet is empty", path=path)
         lines = [ln for ln in head_lines(path, 3) if ln.strip()]
@@ -88,11 +90,14 @@ def read_sample_sheet(
         sep = "\t" if "\t" in lines[0] else ("," if "," in lines[0] else (";" if ";" in lines[0] else r"\s+"))
         try:
             raw = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False, na_values=[""],
+                              encoding="utf-8-sig",
                               compression="gzip" if is_gzip(path) else None, engine="c")
         except GZ_ERRORS as exc:
             raise InputError(f"truncated or corrupt gzip file ({exc})", path=path) from None
         except pd.errors.ParserError as exc:
             raise InputError(f"malformed sample sheet ({' '.join(str(exc).split())})", path=path) from None
+        except UnicodeDecodeError:
+            raise InputError("sample sheet is not a UTF-8 text file", path=path) from None
         raw = raw.apply(lambda s: s.str.strip())
         if header is None:
             if columns is not None:
@@ -103,7 +108,22 @@ def read_sample_sheet(
             else:
                 header = not _looks_headerless(raw)
         if header:
-            names_row = [str(v) for v in raw.iloc[0]]
+            names_row = [str(v) if isinstance(v, str) else "" for v in raw.iloc[0]]
+            dup = sorted({n for n in names_row if n and names_row.count(n) > 1})
+            if dup:
+                raise InputError(f"sample sheet has duplicated column names: {', '.join(map(repr, dup[:N_SHOWN]))};"
+                                 " rename them", path=path)
+            for k, n in enumerate(names_row):
+                if n or k == 0:
+                    continue  # the first column may be unnamed (R write.csv row names)
+                if raw.iloc[1:, k].isna().all():
+                    continue  # an empty trailing column (spreadsheet export): dropped below
+                raise InputError(f"sample sheet column {k + 1} has no name in the header but holds values", path=path)
+            empty = [k for k, n in enumerate(names_row) if not n and k > 0]
+            raw = raw.drop(columns=raw.columns[empty])
+            names_row = [n for k, n in enumerate(names_row) if k not in empty]
+            if not names_row[0]:
+                names_row[0] = "sample"
             df = raw.iloc[1:].reset_index(drop=True)
             df.columns = names_row
         else:

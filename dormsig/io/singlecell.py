@@ -17,7 +17,7 @@ import scipy.io
 import scipy.sparse as sp
 from anndata import AnnData
 
-from dormsig.errors import FormatError, InputError
+from dormsig.errors import DormsigError, FormatError, InputError
 from dormsig.io._build import Parsed, is_integral
 from dormsig.io.detect import GZ_ERRORS, is_gzip, open_text
 
@@ -49,6 +49,9 @@ def _gex_filter(var: pd.DataFrame, info: dict[str, Any]) -> np.ndarray:
     keep = (var["feature_types"] == GENE_EXPRESSION).to_numpy()
     dropped = var.loc[~keep, "feature_types"].value_counts()
     info["dropped_feature_types"] = {str(k): int(v) for k, v in dropped.items()}
+    if len(dropped):
+        info.setdefault("decisions", []).append(
+            "kept Gene Expression features only; dropped " + ", ".join(f"{int(v)} {k}" for k, v in dropped.items()))
     return keep
 
 
@@ -96,6 +99,20 @@ def read_10x_mtx(path: str | os.PathLike) -> Parsed:
                   var=var, sparse=True, info=info)
 
 
+def check_names(adata: AnnData, path: str | os.PathLike) -> None:
+    """Refuse duplicated sample/cell or gene names in an AnnData read as is (backed or not).
+
+    Every table dormsig writes is keyed by these names; a duplicate would give two rows with one ID.
+    """
+    from dormsig.io.shapes import shown
+
+    for axis, names in (("cell/sample", adata.obs_names), ("gene", adata.var_names)):
+        if not names.is_unique:
+            dup = names[names.duplicated()].unique()
+            raise InputError(f"{len(dup)} duplicated {axis} name(s): {shown(list(dup))}; every name must be unique",
+                             path=path)
+
+
 def _decode(values: np.ndarray) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
@@ -129,10 +146,19 @@ def read_10x_h5(path: str | os.PathLike) -> Parsed:
                                     "gene_symbols": _decode(group["gene_names"][:])})
                 layout = "v2"
             shape = tuple(int(v) for v in group["shape"][:])
-            matrix = sp.csc_matrix((group["data"][:], group["indices"][:], group["indptr"][:]), shape=shape)
             barcodes = _decode(group["barcodes"][:])
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"cannot read 10x HDF5 file ({' '.join(str(exc).split())})", path=path) from None
+            if len(shape) != 2 or len(barcodes) != shape[1] or len(var) != shape[0]:
+                raise InputError(f"10x HDF5 file is inconsistent: matrix shape {shape} but {len(var)} features and"
+                                 f" {len(barcodes)} barcodes (truncated or edited?)", path=path)
+            indptr = group["indptr"][:]
+            if indptr.size != shape[1] + 1:
+                raise InputError(f"10x HDF5 file is inconsistent: {indptr.size - 1} matrix columns but {shape[1]}"
+                                 " barcodes (truncated or edited?)", path=path)
+            matrix = sp.csc_matrix((group["data"][:], group["indices"][:], indptr), shape=shape)
+    except DormsigError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
+        raise InputError(f"cannot read 10x HDF5 file ({' '.join(str(exc).split())[:120]})", path=path) from None
     info: dict[str, Any] = {"layout": layout}
     keep = _gex_filter(var, info)
     counts = sp.csr_matrix(matrix.T)[:, keep]
@@ -160,6 +186,7 @@ def _from_anndata(adata: AnnData, path: Path, fmt: str) -> Parsed:
             # normalised or log values: do not invent counts; keep X as it is
             counts, present = x, False
             info["counts_source"] = "none: X is not integer-valued counts, kept as is"
+    info["decisions"] = [f"counts from {info['counts_source']}"]
     # an h5ad keeps the storage it was saved with; loom matrices (read sparse) follow the density rule
     sparse: str | bool = True if fmt == "h5ad" and sp.issparse(counts) else "auto"
     parsed = Parsed(counts=counts, obs_names=adata.obs_names.tolist(), var_names=adata.var_names.tolist(),
@@ -210,13 +237,21 @@ def read_loom(path: str | os.PathLike) -> Parsed:
         with h5py.File(path, "r") as handle:
             if "matrix" not in handle:
                 raise FormatError("not a loom file (no /matrix)", path=path)
+            if not isinstance(handle["matrix"], h5py.Dataset):
+                what = "a 10x HDF5 matrix" if "barcodes" in handle["matrix"] else "no loom /matrix dataset"
+                raise FormatError(f"not a loom file: it holds {what}; pass format='10x_h5'" if "barcodes" in
+                                  handle["matrix"] else f"not a loom file ({what})", path=path)
             matrix = handle["matrix"][...]
+            if matrix.ndim != 2:
+                raise FormatError(f"not a loom file: /matrix has {matrix.ndim} dimension(s)", path=path)
             n_genes, n_cells = matrix.shape
             row = _loom_attrs(handle["row_attrs"], n_genes) if "row_attrs" in handle else pd.DataFrame()
             col = _loom_attrs(handle["col_attrs"], n_cells) if "col_attrs" in handle else pd.DataFrame()
             layers = {k: handle["layers"][k][...].T for k in handle.get("layers", {}) if k}
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"cannot read loom file ({' '.join(str(exc).split())[:200]})", path=path) from None
+    except DormsigError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise InputError(f"cannot read loom file ({' '.join(str(exc).split())[:120]})", path=path) from None
     obs_key = next((k for k in LOOM_OBS_NAMES if k in col), None)
     var_key = next((k for k in LOOM_VAR_NAMES if k in row), None)
     if obs_key is None or var_key is None:

@@ -20,6 +20,17 @@ import pandas as pd
 from dormsig.errors import FormatError, InputError
 from dormsig.io._build import Parsed, coerce_numeric_frame
 from dormsig.io.detect import GZ_ERRORS, head_lines, is_gzip
+from dormsig.io.shapes import (
+    ROW_NUMBER_HEADERS,
+    STAR_SPECIAL,
+    convention,
+    formatted_numbers,
+    is_row_numbers,
+    parse_formatted,
+    shown,
+    special_rows,
+    split_line,
+)
 
 ORIENTATIONS = ("genes_x_samples", "samples_x_genes")
 
@@ -116,8 +127,11 @@ def infer_orientation(rows: list[str], cols: list[str], label_name: str | None =
 
 def sniff_separator(lines: list[str]) -> str:
     """Tab, comma or semicolon, whichever the header and first data line both contain; else whitespace."""
-    for sep in ("\t", ",", ";"):
-        if all(sep in ln for ln in lines[:2]):
+    for sep in ("\t", ";", ","):
+        # ";" before ",": a European spreadsheet's lines hold decimal commas as well as ";" separators
+        if all(len(split_line(ln, sep)) > 1 for ln in lines[:2]):
+            if sep == "," and all(len(split_line(ln, ";")) > 1 for ln in lines[:2]):
+                continue
             return sep
     for sep in ("\t", ",", ";"):
         # a one-sample table in R style has a header without any separator
@@ -127,7 +141,7 @@ def sniff_separator(lines: list[str]) -> str:
 
 
 def _split(line: str, sep: str) -> list[str]:
-    return re.split(sep, line.strip()) if sep == r"\s+" else line.split(sep)
+    return split_line(line, sep)
 
 
 def _check_complete_last_line(path: Path, df: pd.DataFrame, first_line: int) -> None:
@@ -146,50 +160,23 @@ def _check_complete_last_line(path: Path, df: pd.DataFrame, first_line: int) -> 
         )
 
 
-def read_table(path: str | os.PathLike, *, orientation: str | None = None) -> Parsed:
-    """Parse a delimited count table into a :class:`~dormsig.io._build.Parsed`.
+#: Column names of one sample's quantities in quantifier outputs (never sample names).
+QUANT_COLUMNS = {"expectedcount", "tpm", "fpkm", "rpkm", "isopct", "numreads", "estcounts", "posteriormeancount",
+                 "posteriorstandarddeviationofcount", "pme_tpm", "pmetpm", "pmefpkm", "effectivelength", "efflength"}
+TRANSCRIPT_RE = re.compile(r"^(ENS[A-Z]*T\d{6,}(\.\d+)?(_PAR_Y)?|[NX][MR]_\d+(\.\d+)?)$")
 
-    Parameters
-    ----------
-    path
-        ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``) file.
-    orientation
-        ``"genes_x_samples"`` or ``"samples_x_genes"``; ``None`` infers it from the identifiers.
-    """
-    path = Path(path)
-    if orientation is not None and orientation not in ORIENTATIONS:
-        raise InputError(f"orientation must be one of {ORIENTATIONS}, not {orientation!r}", path=path)
-    lines = head_lines(path, 200)
-    n_skip = 0
-    while n_skip < len(lines) and (not lines[n_skip].strip() or lines[n_skip].startswith("#")):
-        n_skip += 1
-    content = lines[n_skip:]
-    if not content:
-        raise InputError("file is empty (no header line)", path=path)
-    if len(content) < 2:
-        raise InputError("file has a header but no data lines", path=path)
-    sep = sniff_separator(content)
-    header = [h.strip().strip('"') for h in _split(content[0], sep)]
-    n_data = len(_split(content[1], sep))
-    if len(header) == n_data - 1:
-        label_name = None  # R write.table: the identifier column has no name
-        names = ["", *header]
-    elif len(header) == n_data:
-        label_name = header[0]
-        names = header
-    else:
-        raise InputError(
-            f"header has {len(header)} fields but line {n_skip + 2} has {n_data} (separator {sep!r})", path=path
-        )
+
+def _read_frame(path: Path, sep: str, skip: int, n_names: int, *, as_text: bool) -> pd.DataFrame:
     try:
-        df = pd.read_csv(
+        return pd.read_csv(
             path,
             sep=sep,
             header=None,
-            skiprows=n_skip + 1,
-            names=list(range(len(names))),
-            dtype={0: str},
+            skiprows=skip,
+            names=list(range(n_names)),
+            dtype=str if as_text else {0: str},
             compression="gzip" if is_gzip(path) else None,
+            encoding="utf-8-sig",
             low_memory=False,
             engine="c",  # also for r"\s+", which pandas treats as whitespace-delimited (quotes honoured)
         )
@@ -201,35 +188,154 @@ def read_table(path: str | os.PathLike, *, orientation: str | None = None) -> Pa
         raise InputError(f"malformed table ({' '.join(str(exc).split())})", path=path) from None
     except UnicodeDecodeError:
         raise FormatError("not a UTF-8 text file", path=path) from None
+
+
+def read_table(path: str | os.PathLike, *, orientation: str | None = None, tx2gene=None) -> Parsed:
+    """Parse a delimited count table into a :class:`~dormsig.io._build.Parsed`.
+
+    Parameters
+    ----------
+    path
+        ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``) file.
+    orientation
+        ``"genes_x_samples"`` or ``"samples_x_genes"``; ``None`` infers it from the identifiers.
+    tx2gene
+        Transcript -> gene table (path, DataFrame or dict) for a table whose rows are transcripts:
+        they are summed per gene. A transcript table without it is refused.
+
+    Every decision taken about the file (see :mod:`dormsig.io.shapes`) is listed in
+    ``info["decisions"]``.
+    """
+    path = Path(path)
+    if orientation is not None and orientation not in ORIENTATIONS:
+        raise InputError(f"orientation must be one of {ORIENTATIONS}, not {orientation!r}", path=path)
+    decisions: list[str] = []
+    lines = head_lines(path, 200)
+    n_skip = 0
+    while n_skip < len(lines) and (not lines[n_skip].strip() or lines[n_skip].startswith("#")):
+        n_skip += 1
+    content = lines[n_skip:]
+    if not content:
+        raise InputError("file is empty (no header line)", path=path)
+    if len(content) < 2:
+        raise InputError("file has a header but no data lines", path=path)
+    sep = sniff_separator(content)
+    header = [h.strip() for h in _split(content[0], sep)]
+    n_data = len(_split(content[1], sep))
+    if len(header) == n_data - 1:
+        label_name = None  # R write.table: the identifier column has no name
+        names = ["", *header]
+    elif len(header) == n_data:
+        label_name = header[0]
+        names = header
+    else:
+        raise InputError(
+            f"header has {len(header)} fields but line {n_skip + 2} has {n_data} (separator {sep!r})", path=path
+        )
+    if len(names) == 2 and _looks_numeric(names[1]):
+        raise InputError(
+            "the first line holds numbers, not sample names: the table has no header (htseq-count output? read"
+            " it with format='htseq'; otherwise add a header line)", path=path)
+    df = _read_frame(path, sep, n_skip + 1, len(names), as_text=sep == ";")
     if df.empty:
         raise InputError("file has a header but no data lines", path=path)
     first_line = n_skip + 2
     _check_complete_last_line(path, df, first_line)
-    labels = df[0]
-    if labels.isna().any():
-        k = int(np.flatnonzero(labels.isna().to_numpy())[0])
+
+    # --- columns without a name: trailing separators are dropped, anything else is refused
+    empty_named = [j for j in range(1, len(names)) if not names[j]]
+    trailing = [j for j in empty_named if df[j].isna().all()]
+    holding = [j for j in empty_named if j not in trailing]
+    if holding:
+        raise InputError(f"column {holding[0] + 1} has no name in the header but holds values; name it (or delete it)",
+                         path=path)
+    if trailing:
+        decisions.append(f"dropped {len(trailing)} empty column(s) without a name (trailing separators)")
+
+    # --- R row numbers in the first column (write.csv with row.names=TRUE)
+    label_col = 0
+    if _is_row_numbers(df[0]) and (label_name is None or label_name.lower() in ROW_NUMBER_HEADERS):
+        nxt = 1 if len(names) > 1 else None
+        if nxt is not None and df[nxt].notna().all() and pd.to_numeric(df[nxt], errors="coerce").isna().mean() > 0.5:
+            label_col, label_name = nxt, names[nxt] or None
+            start = int(str(df[0].iloc[0]).strip())
+            decisions.append(f"dropped the first column: row numbers {start}..{start + len(df) - 1} (R write.csv row"
+                             f" names or a pandas index); identifiers from column {names[nxt]!r}")
+            trailing.append(0)
+    labels_raw = df[label_col]
+    if labels_raw.isna().any():
+        k = int(np.flatnonzero(labels_raw.isna().to_numpy())[0])
         raise InputError(f"missing identifier in the first column at line {first_line + k}", path=path)
-    labels = labels.str.strip().tolist()
+    labels = labels_raw.astype(str).str.strip().tolist()
+
+    # --- tool summary rows (htseq-count __*, STAR N_*): read counts, never genes
+    special = special_rows(labels)
 
     count_cols: list[int] = []
     annot_cols: list[int] = []
-    for j in range(1, len(names)):
+    formatted: dict[int, pd.Series] = {}
+    nums: dict[int, pd.Series] = {}  # to_numeric of each text column, computed once (tables have millions of cells)
+    for j in range(len(names)):
+        if j == label_col or j in trailing or (j == 0 and label_col == 0):
+            continue
         col = df[j]
         name = names[j]
-        if col.isna().all() and not name:
-            continue  # a trailing separator: empty, unnamed column
         if _key(name) in ANNOTATION_NAMES:
             annot_cols.append(j)
         elif pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
             count_cols.append(j)
-        elif pd.to_numeric(col, errors="coerce").notna().mean() >= 0.5:
-            count_cols.append(j)  # mostly numbers: a count column with bad cells (reported below)
+        elif col.dropna().empty:
+            count_cols.append(j)  # an all-missing sample: reported as non-finite counts by the checks
         else:
-            annot_cols.append(j)
+            num = nums[j] = pd.to_numeric(col, errors="coerce")
+            body, body_num = col[~special], num[~special]
+            all_plain = body.notna().sum() > 0 and body_num.notna().sum() == body.notna().sum()
+            if formatted_numbers(body, body_num) or (sep == ";" and all_plain):
+                count_cols.append(j)
+                formatted[j] = col  # text: parsed below with the table's number convention
+            elif num.notna().mean() >= 0.5:
+                count_cols.append(j)  # mostly numbers: a count column with bad cells (reported below)
+            else:
+                annot_cols.append(j)
     if not count_cols:
         raise InputError("no numeric count columns", path=path)
-
+    if formatted:
+        conv, reason = convention({names[j]: c[~special] for j, c in formatted.items()}, sep,
+                                  {names[j]: nums[j][~special] for j in formatted})
+        if conv is not None:
+            changed = {j: int((nums[j].isna() & col.notna()).sum()) for j, col in formatted.items()}
+            for j, col in formatted.items():
+                try:
+                    df[j] = parse_formatted(col, conv, nums[j])
+                except InputError as exc:
+                    raise InputError(str(exc), path=path) from None
+            if sum(changed.values()):
+                decisions.append(f"numbers read with {conv} ({reason}): {sum(changed.values())} value(s) in"
+                                 f" {sum(1 for v in changed.values() if v)} column(s)")
     count_names = [names[j] for j in count_cols]
+    quant = [n for n in count_names if _key(n) in QUANT_COLUMNS]
+    if len(quant) >= 2:
+        raise FormatError(f"columns {shown(quant, 4)} are one sample's quantities (RSEM/Salmon/kallisto output), not"
+                          " samples; read the tool's output with its format (format='rsem', 'salmon', 'kallisto')",
+                          path=path)
+
+    if special.any():
+        totals = df.loc[special, count_cols].apply(pd.to_numeric, errors="coerce").sum(axis=1)
+        what = ", ".join(f"{labels[i]} {int(t):,}" for i, t in zip(np.flatnonzero(special), totals, strict=True))
+        decisions.append(f"dropped {int(special.sum())} counting-tool summary row(s), not genes ({what} reads)")
+        keep = ~special
+        df = df.loc[keep].reset_index(drop=True)
+        labels = [lab for lab, k in zip(labels, keep, strict=True) if k]
+        row_lines = first_line + np.flatnonzero(keep)
+    else:
+        row_lines = None
+    special_cols = [j for j in count_cols if names[j].startswith("__") or names[j] in STAR_SPECIAL]
+    if special_cols:
+        decisions.append(f"dropped {len(special_cols)} counting-tool summary column(s), not genes: "
+                         f"{shown([names[j] for j in special_cols])}")
+        count_cols = [j for j in count_cols if j not in special_cols]
+        count_names = [names[j] for j in count_cols]
+
     if orientation is None:
         orientation = infer_orientation(labels, count_names, label_name)
         if orientation is None:
@@ -241,13 +347,67 @@ def read_table(path: str | os.PathLike, *, orientation: str | None = None) -> Pa
         inferred = True
     else:
         inferred = False
+    if inferred:
+        what_rows = "genes" if orientation == "genes_x_samples" else "samples"
+        decisions.insert(0, f"rows are {what_rows} (inferred from the identifiers; pass orientation= to override)")
+    if orientation == "genes_x_samples" and _is_row_numbers(labels) and label_col == 0:
+        raise InputError(f"the first column holds row numbers 1..{len(labels)}, not gene identifiers (R write.csv"
+                         " without a gene column?); write the table with the gene names", path=path)
+    if orientation == "samples_x_genes" and _is_row_numbers(labels) and label_col == 0:
+        decisions.append(f"rows have no names, only numbers 1..{len(labels)}: samples named by their row number")
     what = "count"
-    matrix = coerce_numeric_frame(df[count_cols].set_axis(count_names, axis=1), path, first_line=first_line, what=what)
+    first = first_line if row_lines is None else int(row_lines[0])
+    matrix = coerce_numeric_frame(df[count_cols].set_axis(count_names, axis=1), path, first_line=first, what=what)
     annot = df[annot_cols].set_axis([names[j] for j in annot_cols], axis=1).reset_index(drop=True)
     info = {"orientation": orientation, "orientation_inferred": inferred, "separator": sep,
-            "header_short": label_name is None, "annotation_columns": [names[j] for j in annot_cols]}
+            "header_short": label_name is None and label_col == 0, "annotation_columns": [names[j] for j in annot_cols]}
     if label_name:
         info["id_column"] = label_name
+    genes = labels if orientation == "genes_x_samples" else count_names
+    counts = matrix.T if orientation == "genes_x_samples" else matrix
+    n_tx = sum(1 for g in genes if TRANSCRIPT_RE.match(g))
+    if n_tx >= 0.5 * len(genes):
+        if tx2gene is None:
+            raise InputError(f"{n_tx:,} of {len(genes):,} identifiers are transcripts ({genes[0]!r}...): pass tx2gene="
+                             " (a transcript-to-gene table) to sum them per gene", path=path)
+        counts, genes, tx_info = _sum_transcripts(counts, genes, tx2gene, path)
+        decisions.append(f"summed {tx_info['n_transcripts']:,} transcripts into {len(genes):,} genes with tx2gene"
+                         f" ({tx_info['n_transcripts_unmapped']:,} not in it)")
+        info.update(tx_info)
+        annot = None
+    elif tx2gene is not None:
+        raise InputError("tx2gene= applies only to transcript-level tables; the identifiers of this table are genes",
+                         path=path)
+    info["decisions"] = decisions
     if orientation == "genes_x_samples":
-        return Parsed(counts=matrix.T, obs_names=count_names, var_names=labels, var=annot, info=info)
-    return Parsed(counts=matrix, obs_names=labels, var_names=count_names, obs=annot, info=info)
+        return Parsed(counts=counts, obs_names=count_names, var_names=genes, var=annot, info=info)
+    return Parsed(counts=counts, obs_names=labels, var_names=genes, obs=annot, info=info)
+
+
+def _looks_numeric(text: str) -> bool:
+    return bool(re.match(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$", text.strip()))
+
+
+def _is_row_numbers(labels) -> bool:
+    values = list(labels)
+    return all(isinstance(v, str) or isinstance(v, int | np.integer) for v in values) and is_row_numbers(values)
+
+
+def _sum_transcripts(counts: np.ndarray, transcripts: list[str], tx2gene, path: Path):
+    """(samples x genes) sums of a (samples x transcripts) matrix through tx2gene."""
+    import scipy.sparse as sp
+
+    from dormsig.io.quantifiers import _map_transcripts, load_tx2gene
+
+    mapping = load_tx2gene(tx2gene)
+    genes, how = _map_transcripts(pd.Series(transcripts), mapping)
+    mapped = genes.notna().to_numpy()
+    if not mapped.any():
+        raise InputError(f"no transcript is in tx2gene (e.g. {transcripts[0]!r} vs {mapping.index[0]!r})", path=path)
+    codes, gene_names = pd.factorize(genes[mapped], sort=True)
+    indicator = sp.csr_matrix((np.ones(codes.size), (np.arange(codes.size), codes)),
+                              shape=(codes.size, gene_names.size))
+    summed = np.asarray(np.asarray(counts, dtype=np.float64)[:, mapped] @ indicator)
+    info = {"level": "gene", "tx2gene_match": how, "n_transcripts": len(transcripts),
+            "n_transcripts_unmapped": int((~mapped).sum())}
+    return summed, [str(g) for g in gene_names], info

@@ -14,47 +14,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from dormsig._paths import PROVENANCE_SUFFIX, PathPlan, check_output
 from dormsig.errors import OutputError
 from dormsig.provenance import jsonable
 
-PROVENANCE_SUFFIX = ".provenance.json"
-
-
-def check_output(path: str | os.PathLike, *, force: bool = False, inputs: Iterable[str | os.PathLike] = ()) -> Path:
-    """Validate an output path before any work starts; return it as a Path."""
-    path = Path(path)
-    resolved = path.resolve()
-    for inp in inputs:
-        if Path(inp).resolve() == resolved:
-            raise OutputError("refusing to overwrite an input file", path=path)
-    if path.exists() and not force:
-        raise OutputError("output exists; pass force=True (CLI: --force) to replace it", path=path)
-    if path.is_dir():
-        raise OutputError("output path is a directory", path=path)
-    parent = resolved.parent
-    blocker = next((p for p in (parent, *parent.parents) if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        # e.g. out/x.h5ad where "out" is a regular file: mkdir and mkstemp would fail later
-        raise OutputError(f"cannot create output directory: {blocker} is not a directory", path=parent)
-    if not parent.exists():
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create output directory ({exc.strerror})", path=parent) from None
-    if not os.access(parent, os.W_OK):
-        raise OutputError("output directory is not writable", path=parent)
-    _probe_writable(parent)
-    return path
-
-
-def _probe_writable(directory: Path) -> None:
-    """Create and remove a hidden file: root passes ``os.access`` even where writing fails (/proc, read-only mounts)."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".dormsig-probe.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise OutputError(f"output directory is not writable ({exc.strerror})", path=directory) from None
-    os.close(fd)
-    os.unlink(tmp)
+__all__ = ["PROVENANCE_SUFFIX", "OutputSet", "atomic_path", "check_output", "write_h5ad", "write_json",
+           "write_provenance", "write_table", "write_text"]
 
 
 def _umask() -> int:
@@ -65,9 +30,14 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    The output's directory is created here, when there is something to write (checked earlier by
+    :class:`~dormsig.io.paths.PathPlan`, which creates nothing).
+    """
     path = Path(path)
     try:
+        path.resolve().parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent)
     except OSError as exc:
         raise OutputError(f"cannot write output ({exc.strerror})", path=path) from None
@@ -123,35 +93,56 @@ class OutputSet:
         Parameters of the step.
     inputs
         Input paths (``None`` entries are ignored); their sha256 is computed up front and recorded,
-        and no output may overwrite one of them.
+        and no output may be equal to, inside or contain one of them.
     force
         Replace existing outputs.
+    plan
+        The :class:`~dormsig.io.paths.PathPlan` the inputs and outputs are declared in (the CLI's,
+        with the option names); a new one otherwise.
+
+    Used as a context manager, an exception inside the block removes every output written so far
+    (and directories created for them): a step writes all its outputs or none.
     """
 
-    def __init__(self, step: str, params: dict[str, Any], inputs: Iterable[str | os.PathLike | None], *,
-                 force: bool = False) -> None:
-        from dormsig.errors import MissingInputError
-        from dormsig.provenance import command_line, sha256
+    def __init__(self, step: str, params: dict[str, Any], inputs: Iterable[str | os.PathLike | None] = (), *,
+                 force: bool = False, plan: PathPlan | None = None) -> None:
+        from dormsig.provenance import command_line
 
         self.step = step
         self.params = params
-        self.force = force
-        self.inputs = [Path(p) for p in inputs if p is not None]
-        for p in self.inputs:
-            if not p.exists():
-                raise MissingInputError("no such file or directory", path=p)
-        # Absolute paths, so that `dormsig verify` works from any directory.
-        self.input_sha = {str(p.resolve()): sha256(p) for p in self.inputs}
+        self.force = force if plan is None else plan.force
+        self.plan = plan if plan is not None else PathPlan(force=force)
+        for p in inputs:
+            if p is not None:
+                self.plan.input(p)
         self.command_line = command_line()
         self.paths: list[Path] = []
         self.extra: dict[str, Any] = {}
+        self._input_sha: dict[str, str] = {}
+        _ = self.input_sha  # hashed up front: the record describes the inputs as they were read
 
-    def add(self, path: str | os.PathLike | None) -> Path | None:
+    @property
+    def inputs(self) -> list[Path]:
+        return [Path(e.typed) for e in self.plan.inputs]
+
+    @property
+    def input_sha(self) -> dict[str, str]:
+        """sha256 of every declared input (absolute paths, so that `dormsig verify` works from anywhere)."""
+        from dormsig.provenance import sha256
+
+        for e in self.plan.inputs:
+            key = str(Path(e.typed).resolve())
+            if key not in self._input_sha:
+                self._input_sha[key] = sha256(e.typed)
+        return dict(self._input_sha)
+
+    def add(self, path: str | os.PathLike | None, label: str = "", *, kind: str = "file") -> Path | None:
         """Register (and check) an output path; ``None`` passes through."""
         if path is None:
             return None
-        p = check_output(path, force=self.force, inputs=self.inputs)
-        self.paths.append(p)
+        p = self.plan.output(path, label, kind=kind, sidecar=kind == "file")
+        if kind == "file" and p not in self.paths:
+            self.paths.append(p)
         return p
 
     def finish(self) -> list[Path]:
@@ -159,10 +150,22 @@ class OutputSet:
         from dormsig.provenance import record, sha256
 
         sides = []
+        inputs = self.input_sha
         for p in self.paths:
             if not p.exists():
                 continue
-            rec = record(self.step, params=self.params, command_line=self.command_line, inputs=self.input_sha,
+            rec = record(self.step, params=self.params, command_line=self.command_line, inputs=inputs,
                          output={"path": str(p.resolve()), "sha256": sha256(p)}, **self.extra)
             sides.append(write_provenance(p, rec))
         return sides
+
+    def rollback(self) -> None:
+        """Remove what was written (see :meth:`dormsig.io.paths.PathPlan.rollback`)."""
+        self.plan.rollback()
+
+    def __enter__(self) -> OutputSet:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.rollback()

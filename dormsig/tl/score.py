@@ -21,6 +21,10 @@ from dormsig.tl.methods import IndexSets, MethodResult
 FLOOR_WARN_FRACTION = 0.5
 #: Default ``min_detection`` of :func:`score` (same as :data:`dormsig.signatures.match.DEFAULT_MIN_DETECTION`).
 MIN_DETECTION = 0.05
+#: Cohort-dependent methods score a sample against the others: refused below MIN_COHORT_SAMPLES
+#: (z-scores of 1-2 samples are 0 or +-0.71 whatever the data), warned below WARN_COHORT_SAMPLES.
+MIN_COHORT_SAMPLES = 3
+WARN_COHORT_SAMPLES = 10
 
 OBSM_KEY = "dormsig_scores"
 OBS_PREFIX = "dormsig_"
@@ -331,7 +335,13 @@ def score(
         params = {k: v for k, v in locals().items() if k not in ("adata", "cells", "copy", "method_kwargs")}
         return score_restricted(score, adata, cells, copy=copy, kwargs={**params, **method_kwargs})
     if method != "auto":
-        _registry.info(method)  # an unknown method fails before the data are read
+        info = _registry.info(method)  # an unknown method fails before the data are read
+        if info.cohort_dependent and adata.n_obs < MIN_COHORT_SAMPLES:
+            raise InputError(f"method {method!r} scores each sample against the others and needs at least "
+                             f"{MIN_COHORT_SAMPLES} samples, got {adata.n_obs}; use ucell, aucell or singscore")
+        if info.cohort_dependent and adata.n_obs < WARN_COHORT_SAMPLES:
+            warnings.warn(f"method {method!r} scores each sample against the other {adata.n_obs - 1}: with fewer "
+                          f"than {WARN_COHORT_SAMPLES} samples its scores are unstable", UserWarning, stacklevel=2)
     if copy and adata.isbacked:
         raise InputError(f"{adata.filename}: copy=True is not supported for backed AnnData; score in place")
     adata = adata.copy() if copy else adata

@@ -24,6 +24,16 @@ Every case below is run by `tests/test_corpus.py` (one parametrized test). The s
   and the one-line message; "-" means the call must work (an extra check then asserts the result).
 - Inputs are generated in a session fixture by `generate.py` from the bundled Aceto 2014 CTC
   example (`dormsig/data/aceto2014_ctc`); `static/` holds the byte-exact truncated `.gz` and `.h5ad`.
+- Categories added for issue 13 (no silent misreads, no lost files): **paths** (an output equal to,
+  inside or containing an input, even with `--force`; two outputs on one path), **options** (out-of-domain
+  values refused by the click types before any work), **real-shapes** (files as Excel, R, pandas,
+  htseq-count and RSEM write them: thousands separators, decimal commas, row numbers, empty column
+  names, summary rows, per-transcript tables, date-mangled gene names), **species** (mixed or
+  contradicting), **meaningless** (all-or-none references, cohort methods on too few samples,
+  duplicated names on every path, result tables of the wrong kind), **wrong-file** (binary, empty,
+  directory or another format where a file is expected), **leftovers** (nothing written or created
+  after an error) and **messages** (one line, the option as typed, lists cut with a count).
+  A case may list fragments its message must not contain (`not_in`: Python names such as `species=`).
 """
 
 
