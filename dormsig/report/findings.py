@@ -367,8 +367,12 @@ def caveat_sentences(c: ProgrammeComparison) -> list[str]:
         out.append(f"Tissue: these are {c.tissue}, not bone-marrow DTCs; {seed}. What holds there need not hold here.")
     else:
         out.append(f"Tissue: dormsig does not know where these {c.unit} come from; {seed}.")
-    out.append(f"Scores: {c.method} gene-set scores; small sets (HSC mimicry has 3 genes, CD177 few) follow one or "
-               "two genes, and a score tells expression, not protein or function.")
+    small = [f"{r.label} ({len(r.genes)} gene{'s' if len(r.genes) != 1 else ''})" for r in c.results
+             if 0 < len(r.genes) <= 3 and not r.circular]
+    text = f"Scores: {c.method} gene-set scores tell mRNA levels, not protein or function."
+    if small:
+        text += f" Small sets follow one or two genes: {', '.join(small)} in the data."
+    out.append(text)
     return out
 
 
