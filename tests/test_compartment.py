@@ -300,8 +300,10 @@ def test_findings_words_from_typed_results():
         "PERK-ATF4-CHOP rose, as the seed predicts (median score 0.21 in NOTCH2_high vs 0.12 in NOTCH1_high; "
         "Cliff's delta +0.71; Mann-Whitney p = 0.004, BH q = 0.020).")
     assert component_sentence(against, c).startswith("proliferation rose, against the seed's prediction (lower")
-    assert component_sentence(floor, c) == ("CD177 could not be assessed: its score sits at its lowest value in 90% "
-                                            "of the observations (genes not detected).")
+    assert component_sentence(floor, c) == (
+        "CD177 could not be assessed: its score sits at its lowest value in 90% of the observations (genes not "
+        "detected); the difference it shows (Cliff's delta +0.00, Mann-Whitney p = 1.000) rests on the few "
+        "observations where its genes are detected.")
     assert "built in and is not evidence" in component_sentence(circ, c)
     assert summary_sentence(c) == (
         "Of the 3 components of the seed's programme that could be assessed without circularity, 1 moved as the "

@@ -295,7 +295,11 @@ def component_sentence(r: ComponentResult, c: ProgrammeComparison) -> str:
     predicted = "higher" if r.expected > 0 else "lower"
     v = verdict(r, c.alpha)
     if v == "not assessed":
-        return f"{r.label} could not be assessed: {r.note}."
+        shown = ""
+        if np.isfinite(r.pvalue):  # at the floor: say what it shows, and why that does not count
+            shown = (f"; the difference it shows (Cliff's delta {r.delta:+.2f}, Mann-Whitney p = {_p(r.pvalue)}) "
+                     "rests on the few observations where its genes are detected")
+        return f"{r.label} could not be assessed: {r.note}{shown}."
     moved = "rose" if r.delta > 0 else "fell"
     if v == "circular":
         return (f"{r.label} {moved} ({_stats(r, c)}), but it contains {' and '.join(r.circular)}, the gene(s) "
