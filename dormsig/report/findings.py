@@ -127,7 +127,7 @@ def _component_scores(adata: AnnData, rows: np.ndarray, components: Sequence[Com
 
     rec = adata.uns.get(UNS_KEY, {}).get("score", {})
     rec = rec if isinstance(rec, Mapping) else {}
-    method = str(rec.get("method", "ucell"))
+    method = str(rec.get("method", "auto"))  # unscored data: score()'s own default
     params = {k: (None if v == "None" else v) for k, v in dict(rec.get("params", {}) or {}).items()}
     stored_genes = rec.get("genes", {})
     if isinstance(stored_genes, str):
@@ -164,6 +164,7 @@ def _component_scores(adata: AnnData, rows: np.ndarray, components: Sequence[Com
                 warnings.simplefilter("ignore")  # small-set warnings were given when the data were scored
                 score(tmp, todo, method=method, index=None, seed=int(params.get("seed") or 0), **kw)
             got, rec2 = tmp.obsm[OBSM_KEY], tmp.uns[UNS_KEY]["score"]["genes"]
+            method = str(tmp.uns[UNS_KEY]["score"].get("method", method))
         except MatchError:  # none of the sets has a gene in the data
             got, rec2 = pd.DataFrame(index=tmp.obs_names), {}
         for n in todo:
@@ -294,7 +295,11 @@ def component_sentence(r: ComponentResult, c: ProgrammeComparison) -> str:
     predicted = "higher" if r.expected > 0 else "lower"
     v = verdict(r, c.alpha)
     if v == "not assessed":
-        return f"{r.label} could not be assessed: {r.note}."
+        shown = ""
+        if np.isfinite(r.pvalue):  # at the floor: say what it shows, and why that does not count
+            shown = (f"; the difference it shows (Cliff's delta {r.delta:+.2f}, Mann-Whitney p = {_p(r.pvalue)}) "
+                     "rests on the few observations where its genes are detected")
+        return f"{r.label} could not be assessed: {r.note}{shown}."
     moved = "rose" if r.delta > 0 else "fell"
     if v == "circular":
         return (f"{r.label} {moved} ({_stats(r, c)}), but it contains {' and '.join(r.circular)}, the gene(s) "
@@ -366,8 +371,12 @@ def caveat_sentences(c: ProgrammeComparison) -> list[str]:
         out.append(f"Tissue: these are {c.tissue}, not bone-marrow DTCs; {seed}. What holds there need not hold here.")
     else:
         out.append(f"Tissue: dormsig does not know where these {c.unit} come from; {seed}.")
-    out.append(f"Scores: {c.method} gene-set scores; small sets (HSC mimicry has 3 genes, CD177 few) follow one or "
-               "two genes, and a score tells expression, not protein or function.")
+    small = [f"{r.label} ({len(r.genes)} gene{'s' if len(r.genes) != 1 else ''})" for r in c.results
+             if 0 < len(r.genes) <= 3 and not r.circular]
+    text = f"Scores: {c.method} gene-set scores tell mRNA levels, not protein or function."
+    if small:
+        text += f" Small sets follow one or two genes: {', '.join(small)} in the data."
+    out.append(text)
     return out
 
 
