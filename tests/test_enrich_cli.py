@@ -49,7 +49,7 @@ def test_bad_tables_exit_2_with_one_line(tmp_path):
     out = tmp_path / "enr.tsv"
     no_stat = tmp_path / "no_stat.csv"
     raw[["baseMean", "lfcSE"]].to_csv(no_stat)
-    _one_line_exit_2(run("enrich", no_stat, "--out", out), out, str(no_stat), "--stat")
+    _one_line_exit_2(run("enrich", no_stat, "--out", out), out, no_stat.name, "--stat")
     nan_stat = tmp_path / "nan_stat.csv"
     raw.assign(stat="NA").to_csv(nan_stat)
     _one_line_exit_2(run("enrich", nan_stat, "--out", out), out, "'stat'", "--stat")
