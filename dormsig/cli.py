@@ -50,11 +50,44 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_VERIFY_FAILED, EXIT_INTERRUPTED = 0
 
 # --------------------------------------------------------------------------- plumbing
 def _setup_logging(quiet: bool, verbose: bool) -> None:
-    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    """dormsig's messages from INFO up (errors only with -q); other libraries' only with -v.
+
+    Libraries log what is news to their developers, not to a user of dormsig (anndata's "storing
+    'x' as categorical", gseapy's progress); their records and warnings are shown with ``--verbose``.
+    """
+    level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+    if not verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_ours)
+        # anndata and gseapy log through handlers of their own (propagate=False): quiet them at the logger
+        for name in _LIBRARY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
     logging.captureWarnings(True)
-    # a warning is one line for people, not a source location
-    warnings.formatwarning = lambda message, category, *args, **kwargs: f"dormsig: warning: {message}"
+    warnings.showwarning = functools.partial(_show_warning, verbose=verbose)
+
+
+def _ours(record: logging.LogRecord) -> bool:
+    return record.name == "dormsig" or record.name.startswith(("dormsig.", "py.warnings"))
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None, *, verbose: bool) -> None:
+    """dormsig's own warnings as one line for people; other libraries' only with --verbose."""
+    mine = category.__module__.startswith("dormsig") or (
+        category.__module__ == "builtins" and issubclass(category, UserWarning)
+        and Path(filename).resolve().is_relative_to(_PACKAGE_DIR))
+    if mine or verbose:
+        logging.getLogger("py.warnings").warning("dormsig: warning: %s", message)
+
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_LIBRARY_LOGGERS = ("anndata", "scanpy", "gseapy", "pydeseq2", "numba", "matplotlib", "fontTools", "h5py")
+
+
+def _say(text: str) -> None:
+    """A summary line on stdout, unless --quiet (which prints nothing on success)."""
+    if not click.get_current_context().meta.get("quiet"):
+        click.echo(text)
 
 
 PLAN = "dormsig.plan"
@@ -97,12 +130,13 @@ def common(func: Callable) -> Callable:
     """Options every command shares: --force, --quiet/--verbose; paths declared and checked (see guarded)."""
 
     @click.option("--force", is_flag=True, help="Replace existing outputs.")
-    @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors.")
+    @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success (errors only).")
     @click.option("--verbose", "-v", is_flag=True, help="Debug messages (and tracebacks on internal errors).")
     @functools.wraps(func)
     def wrapper(*args: Any, quiet: bool, verbose: bool, **kwargs: Any) -> Any:
         _setup_logging(quiet, verbose)
         click.get_current_context().meta["verbose"] = verbose
+        click.get_current_context().meta["quiet"] = quiet
         return guarded(func)(*args, **kwargs)
 
     return wrapper
@@ -207,7 +241,7 @@ def read_cmd(inputs, out, sample_sheet, fmt, orientation, tx2gene, strand, speci
     write_h5ad(adata, out)
     outs.extra["summary"] = {"n_obs": adata.n_obs, "n_vars": adata.n_vars}
     outs.finish()
-    click.echo(f"{out}: {adata.n_obs} samples/cells x {adata.n_vars} genes")
+    _say(f"{out}: {adata.n_obs} samples/cells x {adata.n_vars} genes")
 
 
 # --------------------------------------------------------------------------- groups
@@ -246,9 +280,9 @@ def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added
     write_h5ad(adata, out)
     outs.finish()
     counts = adata.obs[key_added].value_counts().sort_index()
-    click.echo(f"{out}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    _say(f"{out}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     if adata.uns["dormsig"]["groups"].get("single_cell"):
-        click.echo(f"note: {adata.n_obs} observations look like single cells, which are not independent replicates: "
+        _say(f"note: {adata.n_obs} observations look like single cells, which are not independent replicates: "
                    f"run 'dormsig de {out} --sample-key <obs column of samples>' to sum them into pseudobulk samples",
                    err=True)
 
@@ -307,9 +341,9 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
     outs.extra["groups"] = bulk.uns.get("dormsig", {}).get("groups") or bulk.uns.get("dormsig", {}).get("source_groups")
     outs.finish()
     n_sig = int((table["padj"] < 0.05).sum())
-    click.echo(f"{out}: {len(table)} genes, {n_sig} with padj < 0.05 ({test_level} vs {reference})")
+    _say(f"{out}: {len(table)} genes, {n_sig} with padj < 0.05 ({test_level} vs {reference})")
     if de_rec.get("cells_as_replicates"):
-        click.echo("warning: DE treated single cells as independent replicates (--allow-cells-as-replicates): "
+        _say("warning: DE treated single cells as independent replicates (--allow-cells-as-replicates): "
                    "p-values are optimistic; --sample-key aggregates cells to pseudobulk samples", err=True)
 
 
@@ -359,7 +393,7 @@ def enrich_cmd(de_table, out, signatures, stat, gene_column, partial, grouping_g
     outs.extra["enrich"] = rec
     outs.finish()
     tested = result[result["method"] != "not_tested"]
-    click.echo(f"{out}: {len(result)} sets, {len(tested)} tested on {rec['n_genes_ranked']} genes "
+    _say(f"{out}: {len(result)} sets, {len(tested)} tested on {rec['n_genes_ranked']} genes "
                f"({'filtered table: rank test' if rec['partial_universe'] else 'GSEA + rank test'}), "
                f"{int((tested['fdr'] < 0.05).sum())} with FDR < 0.05, {int(result['circular'].sum())} circular")
 
@@ -387,7 +421,7 @@ def _compartment_check(adata) -> dict:
     from dormsig.tl.compartment import check_compartments, compartment_message
 
     summary = check_compartments(adata)
-    click.echo(compartment_message(summary, advice="cli"))
+    _say(compartment_message(summary, advice="cli"))
     return summary.to_dict()
 
 
@@ -491,7 +525,7 @@ def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detec
     outs.extra["compartment"] = compartment
     outs.finish()
     scored = f"{int(adata.obs['dormsig_scored'].sum())} of " if cells else ""
-    click.echo(f"{out}: {scored}{adata.n_obs} samples/cells scored with {adata.uns['dormsig']['score']['method']} "
+    _say(f"{out}: {scored}{adata.n_obs} samples/cells scored with {adata.uns['dormsig']['score']['method']} "
                f"({_index_note(adata)})" + (f" ({cells})" if cells else ""))
 
 
@@ -526,7 +560,7 @@ def reference_cmd(input_path, out, rule, quantile, method, data_kind, min_detect
     write_h5ad(ref, out)
     outs.extra["score"] = adata.uns["dormsig"].get("score", {})
     outs.finish()
-    click.echo(f"{out}: reference of {ref.n_obs} samples/cells ({adata.uns['dormsig']['score']['method']}, "
+    _say(f"{out}: reference of {ref.n_obs} samples/cells ({adata.uns['dormsig']['score']['method']}, "
                f"rule={rule}, {_index_note(adata)})")
 
 
@@ -568,7 +602,7 @@ def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, ce
     outs.extra["rank"] = adata.uns["dormsig"].get("rank", {})
     outs.extra["compartment"] = compartment
     outs.finish()
-    click.echo(f"{out}: {int((adata.obs['dormsig_call'] == 'dormant').sum())} of {adata.n_obs} called dormant "
+    _say(f"{out}: {int((adata.obs['dormsig_call'] == 'dormant').sum())} of {adata.n_obs} called dormant "
                f"({_index_note(adata, 'rank')})")
 
 
@@ -676,7 +710,7 @@ def report_cmd(adata_path, de_path, enr_path, groupby, title, out, force):
     adata = _read_h5ad(adata_path)
     write_report(out, adata=adata, de=de, enrichment=enr, groupby=groupby, title=title, figures_dir=figures)
     outs.finish()
-    click.echo(str(out))
+    _say(str(out))
 
 
 @cli.command("run")
@@ -706,7 +740,7 @@ def run_cmd(config, out, threads, seed, cells, force):
     reports = run_pipeline(cfg, out, force=force, threads=threads, seed=seed, cells=cells,
                            plan=click.get_current_context().meta.get(PLAN))
     for path in reports:
-        click.echo(str(path))
+        _say(str(path))
 
 
 @cli.command("demo")
@@ -725,7 +759,7 @@ def demo_cmd(out, threads, force):
     reports = run_pipeline(demo_config(), out, force=force, threads=threads,
                            plan=click.get_current_context().meta.get(PLAN))
     for path in reports:
-        click.echo(f"report: {path}")
+        _say(f"report: {path}")
 
 
 @cli.command("verify")
