@@ -321,6 +321,38 @@ class MatchReport:
             "sets": {s.name: s.to_dict() for s in self},
         }
 
+    @classmethod
+    def from_dict(cls, rec: Mapping[str, Any]) -> MatchReport:
+        """The report back from :meth:`to_dict` (as stored in ``uns["dormsig"]["score"]["match"]``).
+
+        The order of a part's signature genes is not stored: they come back as matched, then missing.
+        """
+        def part(name: str, d: Mapping[str, Any]) -> PartMatch:
+            matched = tuple(map(str, d.get("matched", ())))
+            missing = tuple(map(str, d.get("missing", ())))
+            matched_genes = tuple(map(str, d.get("matched_genes", matched)))
+            detected = tuple(map(str, d.get("detected", matched))) if d.get("detection_assessed") else None
+            return PartMatch(part=name, genes=matched_genes + missing, matched=matched, matched_genes=matched_genes,
+                             how=tuple(map(str, d.get("how", ()))), missing=missing,
+                             missing_reason=tuple(map(str, d.get("missing_reason", ()))),
+                             min_required=int(d.get("min_required", 0)), detected=detected)
+
+        sets = [SetMatch(name=str(name), status=str(d["status"]), min_genes=int(d["min_genes"]),
+                         up=part("up", d["up"]), down=part("down", d["down"]),
+                         signature_species=str(d.get("signature_species", "human")),
+                         signature_version=str(d.get("signature_version", "")))
+                for name, d in dict(rec.get("sets", {})).items()]
+        data = dict(rec.get("data", {}))
+        params = dict(rec.get("params", {}))
+        n_obs = data.get("n_obs")
+        min_detection = params.get("min_detection")
+        return cls(sets, data_species=str(data.get("species", "human")), id_type=str(data.get("id_type", "symbol")),
+                   n_vars=int(data.get("n_vars", 0)), library=dict(rec.get("library", {})),
+                   min_genes=None if params.get("min_genes") is None else int(params["min_genes"]),
+                   on_empty=str(params.get("on_empty", "raise")),
+                   min_detection=None if min_detection is None else float(min_detection),
+                   n_obs=None if n_obs is None else int(n_obs))
+
     def to_library(self) -> Library:
         """The usable sets with their genes replaced by the matched data ``var_names``."""
         sigs = []

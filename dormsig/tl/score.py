@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from dormsig import _keys as K
 from dormsig.errors import InputError, MatchError
 from dormsig.provenance import attach, record
 from dormsig.tl import _data, _registry
@@ -26,9 +27,9 @@ MIN_DETECTION = 0.05
 MIN_COHORT_SAMPLES = 3
 WARN_COHORT_SAMPLES = 10
 
-OBSM_KEY = "dormsig_scores"
-OBS_PREFIX = "dormsig_"
-INDEX_COLUMN = "dormancy_index"
+OBSM_KEY = K.SCORES
+OBS_PREFIX = K.OBS_PREFIX
+INDEX_COLUMN = K.INDEX
 
 
 def score_matrix(
