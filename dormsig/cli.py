@@ -23,6 +23,7 @@ import click
 
 from dormsig._version import __version__
 from dormsig.cli_types import (
+    DESIGN,
     FORMAT,
     FRACTION,
     METHOD_OR_AUTO,
@@ -84,10 +85,10 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 _LIBRARY_LOGGERS = ("anndata", "scanpy", "gseapy", "pydeseq2", "numba", "matplotlib", "fontTools", "h5py")
 
 
-def _say(text: str) -> None:
-    """A summary line on stdout, unless --quiet (which prints nothing on success)."""
+def _say(text: str, *, err: bool = False) -> None:
+    """A summary line (on stdout; a warning on stderr), unless --quiet (which prints nothing on success)."""
     if not click.get_current_context().meta.get("quiet"):
-        click.echo(text)
+        click.echo(text, err=err)
 
 
 PLAN = "dormsig.plan"
@@ -299,12 +300,20 @@ def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added
 @click.option("--min-cells", default=10, show_default=True, type=Int(min=1))
 @click.option("--shrink/--no-shrink", default=True, show_default=True,
               help="Add apeglm-shrunken log2FC (log2FoldChange_shrunk) beside the MLE; plots use it.")
+@click.option("--design", default=None, type=DESIGN,
+              help="Design formula over obs columns replacing '~ covariates + group' (must name --group-key).")
+@click.option("--size-factors", default="ratio", show_default=True, type=click.Choice(["ratio", "poscounts", "iterative"]),
+              help="ratio: R's median of ratios; poscounts: R's for sparse data (genes with zeros everywhere).")
+@click.option("--alpha", default=0.05, show_default=True, type=FRACTION,
+              help="FDR target of R's independent filtering (R's results() default is 0.1).")
+@click.option("--inference", default="r", show_default=True, type=click.Choice(["r", "fast", "pydeseq2"]),
+              help="r: R DESeq2's numerics; fast/pydeseq2: plain pydeseq2 (for comparison).")
 @click.option("--h5ad-out", type=OutputPath(), default=None, help="Also write the (pseudo)bulk AnnData with normalised/VST layers.")
 @click.option("--threads", type=THREADS, default=None)
 @click.option("--allow-cells-as-replicates", is_flag=True, help="Run DESeq2 on single cells (not recommended).")
 @common
 def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_key, min_cells, shrink,
-           h5ad_out, threads, allow_cells_as_replicates, force):
+           design, size_factors, alpha, inference, h5ad_out, threads, allow_cells_as_replicates, force):
     """Differential expression (pydeseq2; pseudobulk for single cells): TEST vs REFERENCE.
 
     \b
@@ -316,7 +325,8 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
 
     path = _existing(input_h5ad)
     params = {"group_key": group_key, "test": test_level, "reference": reference, "covariates": list(covariate),
-              "sample_key": sample_key, "min_cells": min_cells, "shrink": shrink, "threads": threads,
+              "sample_key": sample_key, "min_cells": min_cells, "shrink": shrink, "design": design,
+              "size_factors": size_factors, "alpha": alpha, "inference": inference, "threads": threads,
               "allow_cells_as_replicates": allow_cells_as_replicates}
     outs = Outputs("de", params, [path], force)
     out = outs.add(out)
@@ -331,7 +341,8 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
                               path=path)
     table, bulk = run_de(adata, group_key=group_key, test=test_level, reference=reference,
                          covariates=tuple(covariate), sample_key=sample_key, min_cells=min_cells,
-                         shrink=shrink, threads=threads, force=allow_cells_as_replicates)
+                         shrink=shrink, design=design, size_factors=size_factors, alpha=alpha,
+                         inference=inference, threads=threads, force=allow_cells_as_replicates)
     write_table(table, out, index=False)
     if h5ad_out is not None:
         write_h5ad(bulk, h5ad_out)

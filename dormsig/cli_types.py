@@ -73,6 +73,19 @@ class CellsArg(Name):
         return text
 
 
+class Design(Name):
+    """A design formula over obs columns, R style: ``~ term + term`` (the columns are checked by ``deseq``)."""
+
+    name = "formula"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = super().convert(value, param, ctx)
+        terms = text.lstrip()[1:].split("+") if text.lstrip().startswith("~") else []
+        if not terms or not all(t.strip() for t in terms):
+            self.fail(f"{text!r} is not a design formula like '~ patient + dormsig_group'", param, ctx)
+        return text
+
+
 class Key(Name):
     """A key stored in an .h5ad (``obs`` column): a name without ``/`` (HDF5 would nest it) and not ``_index``."""
 
@@ -151,6 +164,7 @@ THREADS = Int(min=1, max=1024)
 PERMUTATIONS = Int(min=1, max=10_000_000)
 QUANTILE = Float(min=0, max=1, min_open=True, max_open=True)
 FRACTION = Float(min=0, max=1)
+DESIGN = Design()
 
 
 # --------------------------------------------------------------------------- paths

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sys
 from importlib.resources import files
@@ -110,6 +111,11 @@ def contrast_levels(high: str, versus: str) -> tuple[str, str, str]:
     return f"group_{high}_vs_{versus}", f"{high}_high", f"{versus}_high"
 
 
+def _design(design: str | None, group_key: str) -> str | None:
+    """A dataset's design names the groups as ``group``; each contrast stores them in its own column."""
+    return None if design is None else re.sub(r"\bgroup\b", group_key, design)
+
+
 def _dataset_inputs(ds: dict) -> list[str]:
     inputs = ds["input"] if isinstance(ds["input"], list) else [ds["input"]]
     return [p for p in [*inputs, ds.get("sample_sheet"), ds.get("tx2gene")] if p is not None]
@@ -191,6 +197,7 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: A
     from dormsig.io import read, write_h5ad, write_table
     from dormsig.report import write_report
     from dormsig.report.findings import FindingsContext
+    from dormsig.signatures import as_library
     from dormsig.tl import rank, score
     from dormsig.tl.cells import parse_cells, select_cells
     from dormsig.tl.compartment import check_compartments, compartment_message
@@ -231,7 +238,9 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: A
             progress.step(f"DE {label}")
             table, _ = run_de(adata, group_key=key, test=test, reference=reference,
                               covariates=tuple(ds.get("covariates", ())), sample_key=ds.get("sample_key"),
-                              min_cells=cfg["de"]["min_cells"], shrink=cfg["de"]["shrink"], threads=threads)
+                              min_cells=cfg["de"]["min_cells"], shrink=cfg["de"]["shrink"],
+                              design=_design(ds.get("design"), key), size_factors=cfg["de"]["size_factors"],
+                              alpha=cfg["de"]["alpha"], inference=cfg["de"]["inference"], threads=threads)
         except DesignError as exc:
             # A contrast the data cannot support is reported (log, provenance, report), never silently skipped.
             log.warning("[%s] contrast %s skipped: %s", name, label, exc)
@@ -245,9 +254,7 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: A
 
     progress.step(f"scoring ({cfg['score']['method']})")
     signatures = cfg["score"]["signatures"]
-    if isinstance(signatures, str) and not Path(signatures).exists():
-        signatures = [s.strip() for s in signatures.split(",")]
-    score(adata, signatures, method=cfg["score"]["method"], index=cfg["score"]["index"], threads=threads, seed=seed,
+    score(adata, None if signatures is None else as_library(signatures), method=cfg["score"]["method"], index=cfg["score"]["index"], threads=threads, seed=seed,
           cells=cells)
     used = adata.uns["dormsig"]["score"].get("index") or {}
     log.info("[%s] dormancy index: %s %s%s", name, used.get("name", "none"), used.get("version", ""),

@@ -41,6 +41,7 @@ from typing import Any
 
 from dormsig.errors import DormsigError, MatchError, SignatureError
 from dormsig.signatures.model import PARTS, Library, Signature
+from dormsig.signatures.spec import as_library
 
 STATUSES = ("ok", "not_detected", "below_min_genes", "no_overlap")
 #: Default ``min_detection``: a gene counts as detected when it is non-zero in at least 5% of the
@@ -491,20 +492,6 @@ def _match_one(sig: Signature, data: _DataIndex, targets: dict, min_genes: int |
     )
 
 
-def _as_library(signatures: Any) -> Library:
-    """Shipped set names (a name or a list of names) select from the shipped library; anything else is read."""
-    from pathlib import Path
-
-    from dormsig.signatures.io import read_signatures
-    from dormsig.signatures.library import load_library
-
-    names = [signatures] if isinstance(signatures, str) else signatures
-    if isinstance(names, list | tuple) and names and all(isinstance(n, str) for n in names):
-        if not (len(names) == 1 and Path(names[0]).exists()):
-            return load_library().select(names)
-    return read_signatures(signatures)
-
-
 def _first(genes: Sequence[str]) -> str:
     shown = ", ".join(genes[:_N_MISSING_IN_MESSAGE])
     return shown + (f" and {len(genes) - _N_MISSING_IN_MESSAGE} more" if len(genes) > _N_MISSING_IN_MESSAGE else "")
@@ -565,7 +552,7 @@ def match(
     if detection is not None:
         if isinstance(min_detection, bool) or not isinstance(min_detection, int | float) or not 0 <= min_detection <= 1:
             raise SignatureError(f"min_detection must be a fraction between 0 and 1, got {min_detection!r}")
-    library = _as_library(signatures)
+    library = as_library(signatures)
     var = [str(v) for v in var_names]
     detected = None
     if detection is not None:
