@@ -248,7 +248,10 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: A
             continue
         de_path, enr_path = de_paths[path_key]
         write_table(table, staged(de_path), index=False)
-        enr = enrich(table, seed=seed, permutations=cfg["de"]["enrichment_permutations"], threads=threads)
+        # sets containing the genes that defined the groups are flagged as circular
+        grouping = None if ds.get("group_column") else [g for g in (contrast["high"], contrast["versus"]) if g != "low"]
+        enr = enrich(table, seed=seed, permutations=cfg["de"]["enrichment_permutations"], threads=threads,
+                     grouping_genes=grouping)
         write_table(enr, staged(enr_path), index=False)
         de_tables[label], enrichments[label] = table, enr
 
