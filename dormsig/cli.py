@@ -39,6 +39,7 @@ from dormsig.cli_types import (
     Name,
     OutputPath,
     SignaturesArg,
+    as_flags,
     for_people,
     plan_paths,
 )
@@ -83,6 +84,24 @@ def _show_warning(message, category, filename, lineno, file=None, line=None, *, 
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _LIBRARY_LOGGERS = ("anndata", "scanpy", "gseapy", "pydeseq2", "numba", "matplotlib", "fontTools", "h5py")
+
+
+class _ForPeople(logging.Filter):
+    """dormsig's log lines name the command's options, not Python arguments ("pass orientation=")."""
+
+    def __init__(self, command: click.Command) -> None:
+        super().__init__()
+        self.command = command
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "dormsig" or record.name.startswith("dormsig."):
+            record.msg, record.args = as_flags(record.getMessage(), self.command), ()
+        return True
+
+
+def _log_for_people(command: click.Command) -> None:
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_ForPeople(command))
 
 
 def _say(text: str, *, err: bool = False) -> None:
@@ -136,6 +155,7 @@ def common(func: Callable) -> Callable:
     @functools.wraps(func)
     def wrapper(*args: Any, quiet: bool, verbose: bool, **kwargs: Any) -> Any:
         _setup_logging(quiet, verbose)
+        _log_for_people(click.get_current_context().command)
         click.get_current_context().meta["verbose"] = verbose
         click.get_current_context().meta["quiet"] = quiet
         return guarded(func)(*args, **kwargs)

@@ -31,6 +31,8 @@ def test_read_prints_its_gene_summary(runs) -> None:
     assert res.returncode == 0, res.stderr
     assert "15,738 of 16,026 gene IDs map to current human symbols" in res.stderr
     assert "29 samples/cells x 16008 genes" in res.stdout
+    # log lines name the command's options, not the Python arguments behind them
+    assert "pass --orientation to override" in res.stderr and "orientation=" not in res.stderr
 
 
 def test_quiet_prints_nothing_on_success(runs) -> None:
