@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from dormsig.de.contrast import Contrast
 from dormsig.errors import ConfigError, DesignError, DormsigError, MissingInputError
 
 log = logging.getLogger("dormsig")
@@ -105,10 +106,9 @@ def demo_config() -> dict:
 
 
 def contrast_levels(high: str, versus: str) -> tuple[str, str, str]:
-    """(group column, test level, reference level) of a contrast."""
-    if versus == "low":
-        return f"group_{high}_high_vs_low", f"{high}_high", f"{high}_low"
-    return f"group_{high}_vs_{versus}", f"{high}_high", f"{versus}_high"
+    """(group column, test level, reference level) of a contrast (see :class:`dormsig.de.contrast.Contrast`)."""
+    c = Contrast.of_groups(high, versus)
+    return c.factor, c.test, c.reference
 
 
 def _design(design: str | None, group_key: str) -> str | None:
