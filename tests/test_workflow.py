@@ -132,7 +132,7 @@ def test_dry_run_shell_commands_follow_the_cli_contract(tmp_path):
     assert ("de results/ctc/grouped.h5ad --out results/ctc/de.tsv --group-key dormsig_group --test NOTCH2_high "
             "--reference NOTCH1_high --covariate type") in text
     assert "enrich results/ctc/de.tsv --out results/ctc/enrichment.tsv" in text
-    assert "score results/ctc/grouped.h5ad --out results/ctc/scores.tsv --h5ad-out results/ctc/scored.h5ad --method ucell" in text
+    assert "score results/ctc/grouped.h5ad --out results/ctc/scores.tsv --h5ad-out results/ctc/scored.h5ad --method auto" in text
     assert ("report --adata results/ctc/scored.h5ad --de results/ctc/de.tsv --enrichment results/ctc/enrichment.tsv "
             "--groupby dormsig_group --out results/ctc/report.html") in text
     assert "2> logs/ctc/score.log" in text
