@@ -328,12 +328,16 @@ def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added
               help="FDR target of R's independent filtering (R's results() default is 0.1).")
 @click.option("--inference", default="r", show_default=True, type=click.Choice(["r", "fast", "pydeseq2"]),
               help="r: R DESeq2's numerics; fast/pydeseq2: plain pydeseq2 (for comparison).")
+@click.option("--lrt", is_flag=True,
+              help="R's likelihood-ratio test of the design against --reduced (all levels of the groups at once).")
+@click.option("--reduced", default=None, type=DESIGN,
+              help="Reduced design of --lrt (default: the design without --group-key), e.g. '~ patient'.")
 @click.option("--h5ad-out", type=OutputPath(), default=None, help="Also write the (pseudo)bulk AnnData with normalised/VST layers.")
 @click.option("--threads", type=THREADS, default=None)
 @click.option("--allow-cells-as-replicates", is_flag=True, help="Run DESeq2 on single cells (not recommended).")
 @common
 def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_key, min_cells, shrink,
-           design, size_factors, alpha, inference, h5ad_out, threads, allow_cells_as_replicates, force):
+           design, size_factors, alpha, inference, lrt, reduced, h5ad_out, threads, allow_cells_as_replicates, force):
     """Differential expression (pydeseq2; pseudobulk for single cells): TEST vs REFERENCE.
 
     \b
@@ -346,7 +350,8 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
     path = _existing(input_h5ad)
     params = {"group_key": group_key, "test": test_level, "reference": reference, "covariates": list(covariate),
               "sample_key": sample_key, "min_cells": min_cells, "shrink": shrink, "design": design,
-              "size_factors": size_factors, "alpha": alpha, "inference": inference, "threads": threads,
+              "size_factors": size_factors, "alpha": alpha, "inference": inference, "lrt": lrt, "reduced": reduced,
+              "threads": threads,
               "allow_cells_as_replicates": allow_cells_as_replicates}
     outs = Outputs("de", params, [path], force)
     out = outs.add(out)
@@ -362,7 +367,8 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
     table, bulk = run_de(adata, group_key=group_key, test=test_level, reference=reference,
                          covariates=tuple(covariate), sample_key=sample_key, min_cells=min_cells,
                          shrink=shrink, design=design, size_factors=size_factors, alpha=alpha,
-                         inference=inference, threads=threads, force=allow_cells_as_replicates)
+                         inference=inference, test_type="lrt" if lrt else "wald", reduced=reduced, threads=threads,
+                         force=allow_cells_as_replicates)
     write_table(table, out, index=False)
     if h5ad_out is not None:
         write_h5ad(bulk, h5ad_out)

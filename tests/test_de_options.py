@@ -72,3 +72,23 @@ def test_cli_bad_design_is_one_line(sim_cont: Path, tmp_path: Path, design: str)
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and "--design" in res.stderr
     assert not (tmp_path / "x.tsv").exists()
+
+
+def test_cli_lrt_matches_r(tmp_path: Path) -> None:
+    """`dormsig de --lrt` (8 conditions, ~ batch + condition vs ~ batch) gives R's LRT statistics."""
+    counts = pd.read_csv(REF / "sim_wide_counts.csv.gz", index_col=0)
+    counts.to_csv(tmp_path / "counts.tsv", sep="\t")
+    h5ad = tmp_path / "sim_wide.h5ad"
+    assert subprocess.run([DORMSIG, "read", "-q", str(tmp_path / "counts.tsv"), "--species", "human", "--sample-sheet",
+                           str(REF / "sim_wide_coldata.csv"), "--out", str(h5ad)]).returncode == 0
+    out = tmp_path / "lrt.tsv"
+    res = subprocess.run([DORMSIG, "de", "-q", str(h5ad), "--out", str(out), "--group-key", "condition", "--test", "c3",
+                          "--reference", "c0", "--covariate", "batch", "--lrt", "--reduced", "~ batch", "--alpha", "0.1",
+                          "--no-shrink"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    ours = pd.read_csv(out, sep="\t").set_index("gene")
+    r = pd.read_csv(REF / "sim_wide_lrt_r_results.csv.gz", index_col=0).loc[ours.index]
+    np.testing.assert_allclose(ours["stat"], r["stat"], rtol=2e-3, atol=1e-3)
+    assert (ours["padj"].isna() == r["padj"].isna()).all()
+    rec = json.loads(Path(str(out) + ".provenance.json").read_text())
+    assert rec["de"]["method"].startswith("likelihood-ratio test")

@@ -42,6 +42,7 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from dormsig.de.contrast import Contrast
+from dormsig.de.r_filter import r_stats_class
 from dormsig.errors import ConfigError, DesignError, InputError
 from dormsig.provenance import attach, record
 
@@ -147,6 +148,8 @@ def deseq(
     reference: str | None = None,
     contrast: Contrast | None = None,
     covariates: Sequence[str] = (),
+    test_type: Literal["wald", "lrt"] = "wald",
+    reduced: str | None = None,
     design: str | None = None,
     layer: str | None = "counts",
     size_factors: Literal["ratio", "poscounts", "iterative"] = "ratio",
@@ -176,6 +179,13 @@ def deseq(
         Levels of ``group_key``; positive log2 fold change = higher in ``test``.
     contrast
         The same as one :class:`~dormsig.de.contrast.Contrast` (replaces ``group_key``, ``test`` and ``reference``).
+    test_type, reduced
+        ``"wald"`` (default): Wald test of the ``test`` vs ``reference`` coefficient. ``"lrt"``: R's
+        likelihood-ratio test (``DESeq(test = "LRT", reduced = ...)``) of the design against the
+        nested ``reduced`` formula (default: the design without the group column), for a factor
+        with several levels at once; ``stat`` is the LRT statistic (chi-squared, df = the
+        coefficients dropped), ``log2FoldChange`` stays the ``test`` vs ``reference`` estimate of the
+        full model, as R's ``results()`` reports it. Needs ``inference="r"``.
     covariates
         ``obs`` columns added before the group in the default design (``~ cov1 + ... + group``);
         strings/categories are factors, numbers are continuous.
@@ -230,6 +240,10 @@ def deseq(
     if test is None or reference is None:
         raise ConfigError("deseq: give test= and reference= levels, or contrast=")
     what = f"deseq({group_key}: {test} vs {reference})"
+    if test_type not in ("wald", "lrt"):
+        raise ConfigError(f"{what}: test_type must be 'wald' or 'lrt', not {test_type!r}")
+    if test_type == "wald" and reduced is not None:
+        raise ConfigError(f"{what}: reduced= is for test_type='lrt'")
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
     if size_factors not in ("ratio", "poscounts", "iterative"):
         raise ConfigError(f"{what}: size_factors must be 'ratio', 'poscounts' or 'iterative', not {size_factors!r}")
@@ -299,9 +313,10 @@ def deseq(
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The design matrix is not full rank")
+            extra = {"cooks_mu": "dispersion"} if test_type == "lrt" and inf_label == "r" else {}
             dds = dds_class(
                 counts=counts_df, metadata=meta, design=formula, refit_cooks=cooks, min_replicates=7,
-                size_factors_fit_type=size_factors, inference=inf, quiet=True,
+                size_factors_fit_type=size_factors, inference=inf, quiet=True, **extra,
             )
     except DesignError:
         raise
@@ -329,11 +344,18 @@ def deseq(
         dds.deseq2()
         if progress is not None:
             progress("Wald test")
-        stats = DeseqStats(
+        stats_class = r_stats_class() if inf_label == "r" else DeseqStats  # R's independent filtering
+        stats = stats_class(
             dds, contrast=[gname, test, reference], alpha=alpha, cooks_filter=cooks,
             independent_filter=independent_filter, inference=inf, quiet=True,
         )
         stats.run_wald_test()
+        if test_type == "lrt":
+            if progress is not None:
+                progress("likelihood-ratio test")
+            lrt_stat, lrt_p, lrt_df = _lrt(dds, inf, _reduced_columns(dm, reduced, gname, formula, what), what)
+            stats.statistics = pd.Series(lrt_stat, index=stats.statistics.index)
+            stats.p_values = pd.Series(lrt_p, index=stats.p_values.index)
         # R cleanContrast: zero in every sample of both groups -> LFC 0, stat 0, p 1 (before filtering/BH)
         in_contrast = np.asarray(meta[gname].isin([test, reference]))
         both_zero = (counts[in_contrast] == 0).all(axis=0) & (counts.sum(axis=0) > 0)
@@ -342,8 +364,9 @@ def deseq(
             now_zero = dds.var["replaced"].fillna(False).to_numpy(dtype=bool) & (
                 dds.var["_normed_means"].to_numpy() == 0) & (counts.sum(axis=0) > 0)
             both_zero |= now_zero
-        stats.p_values = pd.Series(np.where(both_zero, 1.0, stats.p_values), index=stats.p_values.index)
-        stats.statistics = pd.Series(np.where(both_zero, 0.0, stats.statistics), index=stats.statistics.index)
+        if test_type == "wald":
+            stats.p_values = pd.Series(np.where(both_zero, 1.0, stats.p_values), index=stats.p_values.index)
+            stats.statistics = pd.Series(np.where(both_zero, 0.0, stats.statistics), index=stats.statistics.index)
         stats.summary()
     res = stats.results_df.copy()
     res.loc[both_zero, "log2FoldChange"] = 0.0
@@ -391,12 +414,13 @@ def deseq(
     n_sig = int((res["padj"] < alpha).sum())
     rec = record(
         "de",
-        method="pydeseq2 Wald test",
+        method="likelihood-ratio test (R nbinomLRT)" if test_type == "lrt" else "Wald test",
         params={
             "group_key": group_key, "test": test, "reference": reference, "covariates": covariates,
             "design": design, "layer": layer, "size_factors": size_factors, "cooks": cooks,
             "independent_filter": independent_filter, "alpha": alpha, "shrink": shrink, "subset": subset,
             "round_counts": round_counts, "force": force, "threads": threads, "inference": inf_label,
+            "test_type": test_type, "reduced": reduced,
         },
         contrast=f"{group_key}: {test} vs {reference}",
         contrast_ran=[gname, test, reference],
@@ -439,3 +463,72 @@ def _pydeseq2_version() -> str:
     from importlib.metadata import version
 
     return version("pydeseq2")
+
+
+def _reduced_columns(dm: pd.DataFrame, reduced: str | None, group_key: str, formula: str, what: str) -> list[str]:
+    """Columns of the full design matrix that make the nested ``reduced`` design (same coding)."""
+    full_terms = [t.strip() for t in formula.lstrip().lstrip("~").split("+") if t.strip()]
+    if reduced is None:
+        terms = [t for t in full_terms if t != group_key]
+    else:
+        if not reduced.strip().startswith("~"):
+            raise DesignError(f"{what}: reduced design {reduced!r} is not a formula like '~ patient'")
+        terms = [t.strip() for t in reduced.strip()[1:].split("+") if t.strip() and t.strip() != "1"]
+    bad = [t for t in terms if t not in full_terms or ":" in t]
+    if bad:
+        raise DesignError(f"{what}: reduced design term(s) {', '.join(bad)} are not main-effect terms of {formula!r}")
+    cols = [c for c in dm.columns if c == "Intercept" or c.split("[", 1)[0] in terms]
+    if len(cols) >= dm.shape[1]:
+        raise DesignError(f"{what}: the reduced design drops no coefficient of {formula!r}")
+    return cols
+
+
+def _lrt(dds: Any, inf: Any, reduced_cols: list[str], what: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """R ``nbinomLRT``: 2 x (log likelihood of the full fit - that of the reduced fit), chi-squared p-value.
+
+    The full fit is the Wald test's (the same ``fitNbinomGLMs``); the reduced one is fitted with the
+    same size factors and final dispersions, on the counts with Cook's outliers replaced for the
+    genes R refits. Log likelihoods use the unfloored means, except for genes refitted by the
+    optimiser, whose R computes at the means floored at 0.5 (``fitNbinomGLMsOptim``): kept.
+    """
+    from scipy.special import gammaln
+    from scipy.stats import chi2
+
+    from dormsig.de.r_inference import RInference
+
+    if not isinstance(inf, RInference):
+        raise ConfigError(f"{what}: the likelihood-ratio test needs inference='r'")
+    dm = dds.obsm["design_matrix"]
+    x_full = dm.to_numpy(np.float64)
+    x_red = dm[reduced_cols].to_numpy(np.float64)
+    counts = np.asarray(dds.X, dtype=np.float64).copy()
+    refit = getattr(dds, "counts_to_refit", None)
+    if refit is not None and "replaced" in dds.var and bool(dds.var["replaced"].any()):
+        # replaced genes that became all zero are dropped from counts_to_refit (and not refitted)
+        where = dds.var_names.get_indexer(refit.var_names)
+        counts[:, where] = np.asarray(refit.X, dtype=np.float64)
+    nz = dds.var["non_zero"].to_numpy(dtype=bool)
+    sf = dds.obs["size_factors"].to_numpy(np.float64)
+    disp = dds.var["dispersions"].to_numpy(np.float64)[nz]
+    y = counts[:, nz]
+    with inf.final_fit():
+        red = inf.fit_glm(y, sf, x_red, disp)
+    beta_full = dds.varm["LFC"].to_numpy(np.float64)[nz]
+    mu_full = sf[:, None] * np.exp(x_full @ beta_full.T)
+    mu_red = np.array(red["mu"], dtype=np.float64)
+    for mu, optim in ((mu_full, dds.var["optim"].fillna(False).to_numpy(dtype=bool)[nz] if "optim" in dds.var else None),
+                      (mu_red, np.asarray(red["optim"], dtype=bool))):
+        if optim is not None and optim.any():
+            mu[:, optim] = np.maximum(mu[:, optim], 0.5)
+
+    def loglik(mu: np.ndarray) -> np.ndarray:
+        r = 1.0 / disp[None, :]
+        return (gammaln(y + r) - gammaln(r) - gammaln(y + 1.0) + r * np.log(r / (r + mu))
+                + y * np.log(mu / (r + mu))).sum(axis=0)
+
+    df = x_full.shape[1] - x_red.shape[1]
+    stat = np.full(dds.n_vars, np.nan)
+    stat[nz] = 2.0 * (loglik(mu_full) - loglik(mu_red))
+    pval = np.full(dds.n_vars, np.nan)
+    pval[nz] = chi2.sf(stat[nz], df)
+    return stat, pval, df

@@ -147,7 +147,12 @@ class RDeseqDataSet(DeseqDataSet):
     Takes pydeseq2's arguments; ``inference`` must be an :class:`RInference` (the default).
     """
 
-    def __init__(self, *args, inference: RInference | None = None, **kwargs) -> None:
+    def __init__(self, *args, inference: RInference | None = None, cooks_mu: str = "fit", **kwargs) -> None:
+        if cooks_mu not in ("fit", "dispersion"):
+            raise ValueError(f"RDeseqDataSet: cooks_mu must be 'fit' or 'dispersion', not {cooks_mu!r}")
+        # R's nbinomLRT computes Cook's distances before it stores the full fit's means, so with the
+        # means of the gene-wise dispersion stage ("dispersion"); nbinomWaldTest with the fit's ("fit").
+        self.cooks_mu = cooks_mu
         inference = inference if inference is not None else RInference()
         if not isinstance(inference, RInference):
             raise TypeError(f"RDeseqDataSet needs an RInference, not {type(inference).__name__}")
@@ -240,6 +245,17 @@ class RDeseqDataSet(DeseqDataSet):
             arr = pd.array([fill] * self.n_vars, dtype=dtype)
             arr[nz] = val
             self.var[col] = arr
+
+    def calculate_cooks(self) -> None:  # noqa: D102
+        if self.cooks_mu != "dispersion" or "_mu_hat" not in self.layers:
+            super().calculate_cooks()
+            return
+        fitted = self.obsm["_mu_LFC"]
+        self.obsm["_mu_LFC"] = np.asarray(self.layers["_mu_hat"])[:, self.var["non_zero"].to_numpy(dtype=bool)]
+        try:
+            super().calculate_cooks()
+        finally:
+            self.obsm["_mu_LFC"] = fitted
 
     def cooks_outlier(self) -> pd.Series:
         """R's Cook's filter (``results(cooksCutoff=TRUE)``), which differs from pydeseq2 after a refit.
