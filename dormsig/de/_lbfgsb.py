@@ -39,12 +39,12 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from dormsig.de._r_kernels import optim_value_and_fd_grad
-
-__all__ = ["EPSMCH", "lbfgsb", "optim_refit_genes"]
+__all__ = ["EPSMCH", "NB_GENE", "QUAD_FD", "ROSENBROCK", "lbfgsb", "optim_refit_genes"]
 
 EPSMCH = float(np.finfo(np.float64).eps)  # R: DBL_EPSILON
 
+# objectives (see _objective)
+NB_GENE, ROSENBROCK, QUAD_FD = 0, 1, 2
 # dcsrch task codes
 _START, _FG, _CONV, _WARN, _ERROR = 0, 1, 2, 3, 4
 
@@ -590,15 +590,14 @@ def _projgr(x, g, lo, hi, hasl, hasu):
 
 
 @njit(cache=True)
-def lbfgsb(fg, args, x0, lower, upper, m, factr, pgtol, maxit, hist):
-    """Minimise ``fg(x, args) -> (f, g)`` within ``lower <= x <= upper`` as R's ``optim`` L-BFGS-B.
+def lbfgsb(kind, mat, v1, v2, v3, sc, x0, lower, upper, m, factr, pgtol, maxit, hist):
+    """Minimise an objective within ``lower <= x <= upper`` as R's ``optim`` L-BFGS-B.
 
     Parameters
     ----------
-    fg
-        numba-compiled function returning the objective and its gradient (a new array).
-    args
-        Tuple passed to ``fg``.
+    kind, mat, v1, v2, v3, sc
+        The objective and its data, see :func:`_objective` (the objective is chosen by a code rather
+        than passed as a function so that the compiled kernels can be cached).
     x0, lower, upper
         Start and bounds (``-inf``/``inf`` for none).
     m, factr, pgtol, maxit
@@ -636,7 +635,7 @@ def lbfgsb(fg, args, x0, lower, upper, m, factr, pgtol, maxit, hist):
             cnstnd = True
             iwhere[i] = 3 if (hasl[i] and hasu[i] and hi[i] - lo[i] <= 0.0) else 0
     tol = factr * EPSMCH
-    f, g = fg(x, args)
+    f, g = _objective(kind, x, mat, v1, v2, v3, sc)
     nfg = 1
     nh = hist.shape[0]
     if nh > 0:
@@ -733,7 +732,7 @@ def lbfgsb(fg, args, x0, lower, upper, m, factr, pgtol, maxit, hist):
                 else:
                     for i in range(n):
                         x[i] = stp * d[i] + t[i]
-                f, g = fg(x, args)
+                f, g = _objective(kind, x, mat, v1, v2, v3, sc)
                 if nfg < nh:
                     hist[nfg, :n] = x
                     hist[nfg, n] = f
@@ -814,9 +813,116 @@ def lbfgsb(fg, args, x0, lower, upper, m, factr, pgtol, maxit, hist):
 
 
 @njit(cache=True)
-def _gene_fg(b, args):
-    y, x, nf, alpha, const, lam, prior_const, large, ndeps = args
-    return optim_value_and_fd_grad(b, y, x, nf, alpha, const, lam, prior_const, large, ndeps)
+def _nb_term(y, xrow, nf, alpha, r, const, b):
+    """One sample's NB log-likelihood term, computed as :func:`dormsig.de._r_kernels._optim_value` does."""
+    eta = 0.0
+    for k in range(b.size):
+        eta += xrow[k] * b[k]
+    mu = nf * math.exp(eta * math.log(2.0))
+    term = const - r * math.log1p(mu * alpha)
+    if y > 0.0:
+        term += y * (math.log(mu) - math.log(r + mu))
+    return term
+
+
+@njit(cache=True)
+def _nb_sum(terms, b, lam, prior_const):
+    ll = 0.0
+    for j in range(terms.size):
+        ll += terms[j]
+    prior = 0.0
+    for k in range(b.size):
+        prior += -0.5 * lam * b[k] * b[k] - prior_const
+    val = -(ll + prior)
+    return val if math.isfinite(val) else 1e300
+
+
+@njit(cache=True)
+def _nb_value_and_fd_grad(b, y, x, nf, alpha, const, lam, prior_const, large, eps):
+    """:func:`dormsig.de._r_kernels.optim_value_and_fd_grad` with the same arithmetic (bit for bit),
+    but a perturbed coefficient only recomputes the samples whose design entry is non-zero (the
+    indicator designs of DESeq2: a few samples per coefficient), as R's sums are order-preserved."""
+    m, p = x.shape
+    r = 1.0 / alpha
+    base = np.empty(m)
+    for j in range(m):
+        base[j] = _nb_term(y[j], x[j], nf[j], alpha, r, const[j], b)
+    f = _nb_sum(base, b, lam, prior_const)
+    g = np.empty(p)
+    pt = b.copy()
+    terms = base.copy()
+    for k in range(p):
+        up = min(b[k] + eps, large)
+        lo = max(b[k] - eps, -large)
+        pt[k] = up
+        for j in range(m):
+            if x[j, k] != 0.0:
+                terms[j] = _nb_term(y[j], x[j], nf[j], alpha, r, const[j], pt)
+        v1 = _nb_sum(terms, pt, lam, prior_const)
+        pt[k] = lo
+        for j in range(m):
+            if x[j, k] != 0.0:
+                terms[j] = _nb_term(y[j], x[j], nf[j], alpha, r, const[j], pt)
+        v2 = _nb_sum(terms, pt, lam, prior_const)
+        pt[k] = b[k]
+        for j in range(m):
+            if x[j, k] != 0.0:
+                terms[j] = base[j]
+        g[k] = (v1 - v2) / (up - lo)
+    return f, g
+
+
+@njit(cache=True)
+def _quad_value(b, a, c):
+    return 0.5 * (b @ (a @ b)) + c @ b
+
+
+@njit(cache=True)
+def _objective(kind, b, mat, v1, v2, v3, sc):
+    """Objective value and gradient at ``b``.
+
+    - ``NB_GENE``: R DESeq2's ``fitNbinomGLMsOptim`` objective with R ``optim``'s numerical gradient
+      (:func:`dormsig.de._r_kernels.optim_value_and_fd_grad`, bit for bit, faster: see
+      :func:`_nb_value_and_fd_grad`): ``mat`` the design, ``v1`` the
+      counts, ``v2`` the normalisation factors, ``v3`` the log-likelihood constants, ``sc`` =
+      (alpha, lambda, prior constant, bound, ndeps).
+    - ``ROSENBROCK``: the n-dimensional Rosenbrock function, analytic gradient (reference problem).
+    - ``QUAD_FD``: ``b'Ab / 2 + c'b`` (``mat`` = A, ``v1`` = c) with R ``optim``'s numerical gradient
+      within bounds ``v2``, ``v3``: central differences, step ``sc[0]`` shortened at a bound
+      (reference problem).
+    """
+    n = b.size
+    if kind == NB_GENE:
+        return _nb_value_and_fd_grad(b, v1, mat, v2, sc[0], v3, sc[1], sc[2], sc[3], sc[4])
+    g = np.zeros(n)
+    if kind == ROSENBROCK:
+        f = 0.0
+        for i in range(n - 1):
+            a = b[i + 1] - b[i] ** 2
+            c = 1.0 - b[i]
+            f += 100.0 * a * a + c * c
+            g[i] += -400.0 * a * b[i] - 2.0 * c
+            g[i + 1] += 200.0 * a
+        return f, g
+    pt = b.copy()
+    for i in range(n):
+        eps = sc[0]
+        epsused = eps
+        up = b[i] + eps
+        if up > v3[i]:
+            up = v3[i]
+            epsused = up - b[i]
+        pt[i] = up
+        f1 = _quad_value(pt, mat, v1)
+        dn = b[i] - eps
+        if dn < v2[i]:
+            dn = v2[i]
+            eps = b[i] - dn
+        pt[i] = dn
+        f2 = _quad_value(pt, mat, v1)
+        pt[i] = b[i]
+        g[i] = (f1 - f2) / (epsused + eps)
+    return _quad_value(b, mat, v1), g
 
 
 @njit(cache=True, parallel=True)
@@ -836,9 +942,9 @@ def optim_refit_genes(y, x, nf, alpha, const, start, lam, prior_const, large, nd
     lo = np.full(p, -large)
     hi = np.full(p, large)
     for i in prange(ng):
-        args = (y[i], x, nf, alpha[i], const[i], lam, prior_const, large, ndeps)
-        xi, _, st, it, ne = lbfgsb(_gene_fg, args, start[i].copy(), lo, hi, m, factr, pgtol, maxit,
-                                   np.empty((0, p + 1)))
+        sc = np.array([alpha[i], lam, prior_const, large, ndeps])
+        xi, _, st, it, ne = lbfgsb(NB_GENE, x, y[i], nf, const[i], sc, start[i].copy(), lo, hi, m, factr,
+                                   pgtol, maxit, np.empty((0, p + 1)))
         par[i] = xi
         status[i] = st
         iters[i] = it
