@@ -29,7 +29,13 @@ Moré & Thuente 1994, ACM TOMS 20:286) with R's choices read from R's sources. T
   ``f_old - f <= factr * epsmch * max(|f_old|, |f|, 1)`` (status 0).
 
 Numerically the only differences from R are rounding (dense B, direct products instead of
-incremental updates in the Cauchy search), at the 1e-13 relative level per iteration.
+incremental updates in the Cauchy search): on R's own test problems (tests/test_lbfgsb.py) every
+evaluation point agrees with R's to 1e-8 until rounding grows on ill-conditioned problems. On the
+DESeq2 objective the paths drift apart more, because the objective itself differs from R's in
+the last bits (R computes ``dnbinom`` by Loader's saddle-point formulas and sums in long double) and
+the finite-difference gradient (step 1e-3) amplifies that to ~1e-9. On the 6,154 CTC genes R
+refits (same inputs to R's ``optim`` and to :func:`optim_refit_genes`): median of the largest
+coefficient difference 2.5e-3 (scipy's L-BFGS-B: 3.1e-2), 45% of genes within 1e-3 (scipy: 29%).
 """
 
 from __future__ import annotations
