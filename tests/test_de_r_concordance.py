@@ -31,13 +31,17 @@ DESIGNS = {
     "oligo_pb": ("oligo_pb", "cell_class", "malignant", "oligodendrocyte", ["patient"]),
 }
 
-#: Measured shortfalls from issue 11's targets, kept as the bar so that a regression fails. On the CTC
-#: design ~6,150 of 16,008 genes diverge in IRLS (whole patients or groups at zero) and are refitted by
-#: L-BFGS-B along nearly flat directions, where the stopping point depends on the optimiser's path
-#: (scipy's L-BFGS-B v3.0 vs R's): r(log2FC) 0.9982, and 194 refitted genes, all significant on both
-#: sides with the same sign, have p-values further apart than a factor of 2 (|log2FC| 12-30).
-R_MIN = {"ctc_n2_vs_n1": 0.998, "ctc_n2_high_vs_low": 0.998}
-REFIT_P_MISMATCH_MAX = {"ctc_n2_vs_n1": 0.05, "ctc_n2_high_vs_low": 0.05}
+#: Measured values, with a small margin, kept as the bar so that a regression fails. On the CTC design
+#: ~6,150 of 16,008 genes diverge in IRLS (whole patients or groups at zero) and are refitted by
+#: L-BFGS-B along nearly flat directions, where the stopping point depends on the optimiser's path.
+#: dormsig's L-BFGS-B follows R's (v2.3, dormsig.de._lbfgsb); the paths still drift apart slowly
+#: because the objective differs from R's in the last bits (R's dnbinom), which the finite-difference
+#: gradient amplifies. Measured: r(log2FC) 0.99988 (n2_vs_n1) and 0.99995 (n2_high_vs_low); refitted
+#: genes with p-values further apart than a factor of 2 (and significant on one side): 39 of 6,154
+#: (0.63%) and 4 of 3,293 (0.12%). With scipy's L-BFGS-B (v3.0): r 0.9982 and 0.9994; 189 (3.1%)
+#: and 22 (0.67%).
+R_MIN = {"ctc_n2_vs_n1": 0.9997, "ctc_n2_high_vs_low": 0.9998}
+REFIT_P_MISMATCH_MAX = {"ctc_n2_vs_n1": 0.008, "ctc_n2_high_vs_low": 0.002}
 
 _CACHE: dict[str, pd.DataFrame] = {}
 
