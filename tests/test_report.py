@@ -252,5 +252,8 @@ def test_long_cells_are_truncated_with_full_text_on_hover(tmp_path):
     enr = _enrichment()
     long = ";".join(f"GENE{i}" for i in range(40))
     enr.loc[0, "leading_edge"] = long
+    enr["note"] = ["x" * 100, "short"]  # a long text that is not a gene list is cut at 80 characters
     text = write_report(tmp_path / "t.html", adata=adata, enrichment=enr).read_text()
-    assert f'<td title="{long}">{long[:80]}…</td>' in text
+    # a gene list shows its first 8 genes and how many more; the whole list on hover
+    assert f'<td title="{long}">{";".join(f"GENE{i}" for i in range(8))};… (+32)</td>' in text
+    assert f'<td title="{"x" * 100}">{"x" * 80}…</td>' in text
