@@ -74,7 +74,7 @@ def _label(ax, df: pd.DataFrame, x: np.ndarray, y: np.ndarray, genes: Sequence[s
     placed: list[tuple[float, float, float, float]] = []
     for g, xi, yi in points:
         cx, cy = ax.transData.transform((xi, yi))
-        w, h = 0.62 * fontsize * len(g) * px, 1.25 * fontsize * px
+        w, h = 0.7 * fontsize * len(g) * px, 1.25 * fontsize * px
         for dx, dy in _OFFSETS:
             x0 = cx + dx * px - (w if dx < 0 else 0)
             y0 = cy + dy * px - (h if dy < 0 else 0)
