@@ -85,7 +85,8 @@ def _label(ax, df: pd.DataFrame, x: np.ndarray, y: np.ndarray, genes: Sequence[s
                 far = abs(dx) > 6 or abs(dy) > 6
                 ax.annotate(g, (xi, yi), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
                             ha="right" if dx < 0 else "left", va="top" if dy < 0 else "bottom",
-                            arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.45"} if far else None)
+                            arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.45"} if far else None,
+                            bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none", "alpha": 0.75})
                 break
 
 
