@@ -28,6 +28,7 @@ MODULES: tuple[str, ...] = (
     "compartment",
     "heatmap",
     "de",
+    "de_diagnostics",
     "enrichment",
     "provenance",
 )
