@@ -15,7 +15,9 @@ def test_de_diagnostics_per_contrast(tmp_path):
                        "log2FoldChange": [12.0, -1, 1, 0, 0, 0, 0, np.nan], "pvalue": p,
                        "padj": [0.07, 0.07, 0.07, np.nan, 0.56, 0.7, 0.9, np.nan]})
     null = de.assign(pvalue=np.linspace(0.05, 1, 8), padj=1.0, log2FoldChange=0.0)
-    text = write_report(tmp_path / "r.html", adata=_adata(tmp_path), de={"B vs A": de, "C vs A": null}).read_text()
+    zero = de.assign(contrast_all_zero=[False] * 6 + [True, False])  # G6 (p 0.9, as R gives p 1) is not tested
+    text = write_report(tmp_path / "r.html", adata=_adata(tmp_path),
+                        de={"B vs A": de, "C vs A": null, "D vs A": zero}).read_text()
     assert "DE diagnostics" in _headings(text) and ("de-diagnostics", "DE diagnostics") in SECTIONS
     block = text.split('<section id="de-diagnostics">')[1].split("</section>")[0]
     rows = block.split("<tr>")[2:]
@@ -25,5 +27,9 @@ def test_de_diagnostics_per_contrast(tmp_path):
     assert "".join(cells) in rows[0].replace("\n", "")
     # 8 uniform p-values from 0.05 to 1: none below 0.05, 4 above 0.5 -> pi0 = min(1, 4/8/0.5) = 1
     assert "<td>0.0 %</td><td>1.000</td>" in rows[1]
+    # 6 tested, 3/6 below 0.05, pi0 = (1/6) / 0.5
+    assert '<td class="num">6</td><td class="num">1</td><td>50.0 %</td><td>0.333</td>' in rows[2]
+    # one p-value histogram per contrast, the genes tested counted in its axis label
+    assert (tmp_path / "r_figures" / "pvalues_B_vs_A.png").is_file() and (tmp_path / "r_figures" / "pvalues_C_vs_A.svg").is_file()
     assert "no DE run" in write_report(tmp_path / "s.html", adata=_adata(tmp_path)).read_text().split(
         'id="de-diagnostics"')[1].split("</section>")[0]

@@ -89,3 +89,14 @@ def test_volcano_labels_the_top_genes_by_padj_without_overlap():
             assert not boxes[i].overlaps(boxes[j]), (names[i], names[j])
     assert len(names) >= 8  # room is found for most of them
     plt.close(fig)
+
+
+def test_pvalue_histogram_leaves_out_genes_zero_in_both_groups():
+    de = pd.DataFrame({"pvalue": [0.01, 0.02, 0.3, 0.7, 1.0, 1.0, np.nan],
+                       "contrast_all_zero": [False, False, False, False, False, True, False]})
+    ax = pl.pvalue_histogram(de, bins=4)
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == [2, 1, 1, 1]  # 0.01, 0.02 | 0.3 | 0.7 | 1.0 (the all-zero gene's p = 1 left out)
+    assert ax.lines[0].get_ydata()[0] == pytest.approx(5 / 4)
+    assert ax.get_ylabel() == "genes (5 tested)"
+    plt.close(ax.figure)

@@ -72,14 +72,15 @@ def test_every_contrast_is_shown(tmp_path):
     for stem in ("volcano_NOTCH2_high_vs_NOTCH1_high", "ma_NOTCH2_high_vs_NOTCH1_high", "volcano_NOTCH2_high_vs_low",
                  "ma_NOTCH2_high_vs_low"):
         assert (figures / f"{stem}.png").is_file() and (figures / f"{stem}.svg").is_file()
-    assert len(_images(text)) == 4 + 2 * 2
+    assert len(_images(text)) == 4 + 3 * 2  # + volcano, MA and p-value histogram per contrast
     enr_html = text.split('<section id="enrichment">')[1].split("</section>")[0]
     assert "1 of 2 sets with FDR &lt; 0.05" in enr_html and "0 of 2 sets with FDR &lt; 0.05" in enr_html
     # a single table (as `dormsig report --de x.tsv` passes) has no contrast heading and plain figure names;
     # the figures of the two contrasts above are gone
     text = write_report(tmp_path / "r.html", adata=adata, de=path, groupby="dormsig_group").read_text()
     assert "<h3 id=\"de-" not in text
-    assert sorted(p.stem for p in figures.glob("*.png") if p.stem.startswith(("volcano", "ma_")) or p.stem == "ma") == ["ma", "volcano"]
+    assert sorted(p.stem for p in figures.glob("*.png") if p.stem.startswith(("volcano", "ma_", "pvalues")) or p.stem == "ma") \
+        == ["ma", "pvalues", "volcano"]
 
 
 def test_skipped_contrasts_are_named_with_their_reason(tmp_path):

@@ -1,6 +1,6 @@
 """Plots: each takes ``ax=``, returns the axes and never calls ``plt.show()``.
 
-- DE (:mod:`dormsig.pl.de_plots`): ``volcano``, ``ma``, ``heatmap``, ``running_sum``
+- DE (:mod:`dormsig.pl.de_plots`): ``volcano``, ``ma``, ``pvalue_histogram``, ``heatmap``, ``running_sum``
 - scores (:mod:`dormsig.pl.score_plots`): ``scores``, ``waterfall``, ``match_coverage``
 - signature genes (:mod:`dormsig.pl.gene_heatmap`): ``signature_heatmap`` (observations x genes,
   sets marked) and ``heatmap_genes`` (its rows, and the genes left out)
@@ -15,6 +15,7 @@ import importlib
 _EXPORTS = {
     "volcano": "de_plots",
     "ma": "de_plots",
+    "pvalue_histogram": "de_plots",
     "heatmap": "de_plots",
     "running_sum": "de_plots",
     "scores": "score_plots",

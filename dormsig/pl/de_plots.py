@@ -1,4 +1,4 @@
-"""Plots of differential expression: volcano, MA, signature heatmap, GSEA running sum.
+"""Plots of differential expression: volcano, MA, p-value histogram, group-mean heatmap, GSEA running sum.
 
 Each function takes ``ax=`` (a new figure when None), returns the axes and never calls
 ``plt.show()``.
@@ -176,6 +176,32 @@ def ma(
     ax.set_xlabel("mean of normalised counts")
     ax.set_ylabel(lfc)
     _label(ax, df, x, y, list(label))
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def pvalue_histogram(de: Any, ax=None, *, bins: int = 20, title: str | None = None, key: str = "dormsig_de"):
+    """Histogram of the p-values of the genes tested, with the count expected per bin if no gene differed.
+
+    Genes at zero in both groups (``contrast_all_zero``: p = 1 without a test, as in R) are left out.
+    A well-behaved test gives a flat histogram with a peak near 0; a rise towards 1 means a
+    conservative test (e.g. many low-count genes).
+    """
+    df = _table(de, key)
+    _need(df, ["pvalue"], "pvalue_histogram")
+    p = pd.to_numeric(df["pvalue"], errors="coerce").to_numpy(dtype=np.float64)
+    keep = np.isfinite(p)
+    if "contrast_all_zero" in df:
+        keep &= df["contrast_all_zero"].to_numpy() != True  # noqa: E712
+    p = p[keep]
+    ax = _axes(ax)
+    ax.hist(p, bins=bins, range=(0, 1), color="#7f7f7f", edgecolor="white", linewidth=0.5)
+    ax.axhline(p.size / bins, color="#b2182b", lw=1, ls="--", label="expected if no gene differs")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("p-value")
+    ax.set_ylabel(f"genes ({p.size} tested)")
+    ax.legend(fontsize="x-small", frameon=False, loc="upper right")
     if title:
         ax.set_title(title)
     return ax

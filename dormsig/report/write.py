@@ -26,6 +26,8 @@ from dormsig.report.sections import registry
 
 #: Stems of the figures the report draws; DE figures carry the contrast (``volcano_<contrast>``).
 FIGURE_STEMS = ("match_coverage", "scores_by_group", "waterfall", "heatmap", "volcano", "ma")
+#: The figures drawn by the last run, one stem a line (hidden: not a result).
+MANIFEST = ".figures"
 # Deterministic SVG ids and no creation date, so that reruns give identical figure files.
 _RC = {"svg.hashsalt": "dormsig", "svg.fonttype": "path", "font.size": 9.0}
 
@@ -104,9 +106,17 @@ def write_report(
 
 
 def _remove_stale(figures: Figures) -> None:
-    """A figure of an earlier run that this run did not draw (e.g. a volcano plot, now without DE) would mislead."""
+    """A figure of an earlier run that this run did not draw (e.g. a volcano plot, now without DE) would mislead.
+
+    The figures a run drew are listed in ``MANIFEST`` in the figures directory, so that a section's new
+    figures are cleaned up without being declared here; the known stems cover directories written before it.
+    """
+    manifest = figures.directory / MANIFEST
+    earlier = set(manifest.read_text(encoding="utf-8").split()) if manifest.is_file() else set()
     for file in figures.directory.iterdir():
         stem = file.stem
-        ours = stem in FIGURE_STEMS or stem.startswith(("volcano_", "ma_"))
+        ours = stem in earlier or stem in FIGURE_STEMS or stem.startswith(("volcano_", "ma_"))
         if ours and file.suffix in (".png", ".svg") and stem not in figures.drawn:
             file.unlink(missing_ok=True)
+    with atomic_path(manifest) as tmp:
+        tmp.write_text("\n".join(sorted(figures.drawn)) + "\n", encoding="utf-8")
