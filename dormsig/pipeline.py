@@ -273,13 +273,12 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: A
     write_h5ad(adata, staged(scored_path))
 
     progress.step("report")
-    first = next(iter(de_tables), None)
     groupby = contrasts[0][1] if contrasts and contrasts[0][1] in adata.obs else None
     context = FindingsContext(tissue=ds.get("tissue"), block=(ds.get("sample_key") or next(iter(ds.get("covariates") or []), None)),
                               contrast=(contrasts[0][2], contrasts[0][3]) if contrasts else None)
-    write_report(staged(report_path), adata=adata, de=de_tables.get(first), enrichment=enrichments.get(first),
-                 groupby=groupby, title=f"dormsig report: {name}" + (f" ({first})" if first else ""),
-                 findings=context)
+    # every contrast of the run, in the config's order
+    write_report(staged(report_path), adata=adata, de=de_tables, enrichment=enrichments,
+                 groupby=groupby, title=f"dormsig report: {name}", findings=context)
     outs.extra["skipped_contrasts"] = skipped
     progress.close()
     return report_path

@@ -20,7 +20,7 @@ from dormsig.report import SECTIONS, write_report
 from dormsig.signatures.match import MatchReport, PartMatch, SetMatch
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-FIGURES = ("match_coverage", "scores_by_group", "waterfall", "heatmap", "volcano", "ma")
+FIGURES = ("match_coverage", "scores_by_group", "waterfall", "heatmap", "volcano", "ma", "pvalues")
 
 
 def _adata(tmp_path: Path, n: int = 16, n_genes: int = 30, seed: int = 0) -> ad.AnnData:
@@ -139,7 +139,7 @@ def test_report_without_de(tmp_path):
     assert "no DE run" in text
     assert "no enrichment run" in text
     figures = tmp_path / "sub" / "r_figures"
-    assert sorted(p.name for p in figures.iterdir()) == sorted(
+    assert sorted(p.name for p in figures.iterdir() if p.name != ".figures") == sorted(
         f"{n}.{s}" for n in ("match_coverage", "scores_by_group", "waterfall", "heatmap") for s in ("png", "svg")
     )
     assert all(d.startswith(PNG_MAGIC) for d in _images(text))
@@ -239,7 +239,18 @@ def test_report_on_scored_example_data(tmp_path):
     assert table.count("<tr>") == n_sets + 1
     genes = adata.uns["dormsig"]["score"]["genes"]
     matched = {g for parts in genes.values() for part in parts.values() for g in part} & set(adata.var_names)
-    assert f"of {len(matched)} matched signature genes" in text
+    # genes without counts are not drawn (and said so); above 60 rows the most variable are kept
+    x = adata[:, sorted(matched)]
+    counts = np.asarray(x.layers["counts"].todense() if hasattr(x.layers["counts"], "todense") else x.layers["counts"])
+    values = np.asarray(x.X.todense() if hasattr(x.X, "todense") else x.X)
+    n_none = int(((counts.max(axis=0) <= 0) | (values.std(axis=0) == 0)).sum())
+    n_with = len(matched) - n_none
+    if n_none:
+        assert f"{n_none} of {len(matched)} matched signature genes have no counts" in text
+    if n_with > 60:
+        assert f"The 60 most variable of {n_with} matched signature genes with counts" in text
+    else:
+        assert f"of {n_with} matched signature genes;" in text
     n_calls = adata.obs["dormsig_call"].value_counts()
     for call, n in n_calls.items():
         assert f"<tr><th>{call}</th><td class=\"num\">{n}</td></tr>" in text
@@ -252,5 +263,8 @@ def test_long_cells_are_truncated_with_full_text_on_hover(tmp_path):
     enr = _enrichment()
     long = ";".join(f"GENE{i}" for i in range(40))
     enr.loc[0, "leading_edge"] = long
+    enr.loc[1, "set"] = "x" * 100  # a long text that is not a gene list is cut at 80 characters
     text = write_report(tmp_path / "t.html", adata=adata, enrichment=enr).read_text()
-    assert f'<td title="{long}">{long[:80]}…</td>' in text
+    # a gene list shows its first 8 genes and how many more; the whole list on hover
+    assert f'<td title="{long}">{";".join(f"GENE{i}" for i in range(8))};… (+32)</td>' in text
+    assert f'<td title="{"x" * 100}">{"x" * 80}…</td>' in text

@@ -1,7 +1,9 @@
 """Plots: each takes ``ax=``, returns the axes and never calls ``plt.show()``.
 
-- DE (:mod:`dormsig.pl.de_plots`): ``volcano``, ``ma``, ``heatmap``, ``running_sum``
-- scores (:mod:`dormsig.pl.score_plots`): ``scores``, ``waterfall``
+- DE (:mod:`dormsig.pl.de_plots`): ``volcano``, ``ma``, ``pvalue_histogram``, ``heatmap``, ``running_sum``
+- scores (:mod:`dormsig.pl.score_plots`): ``scores``, ``waterfall``, ``match_coverage``
+- signature genes (:mod:`dormsig.pl.gene_heatmap`): ``signature_heatmap`` (observations x genes,
+  sets marked) and ``heatmap_genes`` (its rows, and the genes left out)
 
 Functions are loaded on first access so that importing one family does not import the other.
 """
@@ -13,11 +15,14 @@ import importlib
 _EXPORTS = {
     "volcano": "de_plots",
     "ma": "de_plots",
+    "pvalue_histogram": "de_plots",
     "heatmap": "de_plots",
     "running_sum": "de_plots",
     "scores": "score_plots",
     "waterfall": "score_plots",
     "match_coverage": "score_plots",
+    "signature_heatmap": "gene_heatmap",
+    "heatmap_genes": "gene_heatmap",
 }
 
 __all__ = sorted(_EXPORTS)

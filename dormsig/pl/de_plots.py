@@ -1,4 +1,4 @@
-"""Plots of differential expression: volcano, MA, signature heatmap, GSEA running sum.
+"""Plots of differential expression: volcano, MA, p-value histogram, group-mean heatmap, GSEA running sum.
 
 Each function takes ``ax=`` (a new figure when None), returns the axes and never calls
 ``plt.show()``.
@@ -53,12 +53,50 @@ def _colours(df: pd.DataFrame, lfc: str, alpha: float, lfc_threshold: float) -> 
     return np.where(up, UP_COLOUR, np.where(down, DOWN_COLOUR, NS_COLOUR))
 
 
-def _label(ax, df: pd.DataFrame, x: np.ndarray, y: np.ndarray, genes: Sequence[str]) -> None:
+def _label(ax, df: pd.DataFrame, x: np.ndarray, y: np.ndarray, genes: Sequence[str], fontsize: float = 7) -> None:
+    """Name ``genes`` at their points, each label moved to the nearest free spot so that none overlap.
+
+    Labels are placed in the order given (most significant first) at growing offsets around their point
+    (a thin line joins a moved label to its point); a label with no free spot inside the axes is left out.
+    """
     names = df["gene"].astype(str).to_numpy() if "gene" in df else df.index.astype(str).to_numpy()
-    for g in genes:
+    points = []
+    for g in dict.fromkeys(genes):
         hits = np.nonzero(names == g)[0]
         if hits.size and np.isfinite(x[hits[0]]) and np.isfinite(y[hits[0]]):
-            ax.annotate(g, (x[hits[0]], y[hits[0]]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            points.append((g, x[hits[0]], y[hits[0]]))
+    if not points:
+        return
+    ax.autoscale_view()
+    fig = ax.figure
+    px = fig.dpi / 72.0  # pixels per point
+    frame = ax.get_window_extent()
+    placed: list[tuple[float, float, float, float]] = []
+    for g, xi, yi in points:
+        cx, cy = ax.transData.transform((xi, yi))
+        w, h = 0.7 * fontsize * len(g) * px, 1.25 * fontsize * px
+        for dx, dy in _OFFSETS:
+            x0 = cx + dx * px - (w if dx < 0 else 0)
+            y0 = cy + dy * px - (h if dy < 0 else 0)
+            box = (x0, y0, x0 + w, y0 + h)
+            inside = frame.x0 <= box[0] and box[2] <= frame.x1 and frame.y0 <= box[1] and box[3] <= frame.y1
+            if inside and not any(_overlap(box, b) for b in placed):
+                placed.append(box)
+                far = abs(dx) > 6 or abs(dy) > 6
+                ax.annotate(g, (xi, yi), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
+                            ha="right" if dx < 0 else "left", va="top" if dy < 0 else "bottom",
+                            arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.45"} if far else None,
+                            bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none", "alpha": 0.75})
+                break
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+# label offsets (points) tried in turn: right/left, above/below, further out in rings
+_OFFSETS = tuple((sx * r, sy * r * 0.8) for r in (3, 10, 18, 28, 40, 55) for sx, sy in
+                 ((1, 1), (-1, 1), (1, -1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)))
 
 
 def _lfc_column(df: Any, lfc: str | None) -> str:
@@ -81,7 +119,8 @@ def volcano(
     """Volcano plot: log2 fold change against -log10 p-value, significant genes coloured.
 
     One point per gene with a finite fold change and p-value (p = 0 is drawn at the smallest
-    positive p-value). ``label``: genes to name, or the number of top genes by p-value. ``lfc``:
+    positive p-value). ``label``: genes to name, or the number of top genes by adjusted p-value;
+    labels are moved apart so that none overlap (a label with no free spot is left out). ``lfc``:
     the fold-change column; by default the apeglm-shrunken one when the table has it (as R's guide
     plots), else the maximum-likelihood estimate.
     """
@@ -98,9 +137,11 @@ def volcano(
     ax.axvline(0, color="black", lw=0.5)
     ax.set_xlabel(f"{lfc} (test vs reference)")
     ax.set_ylabel("-log10 p-value")
-    genes = df.sort_values("pvalue").index[:label].astype(str).tolist() if isinstance(label, int) else list(label)
-    if isinstance(label, int) and "gene" in df:
-        genes = df.sort_values("pvalue")["gene"].astype(str).iloc[:label].tolist()
+    if isinstance(label, int):  # the top genes by adjusted p-value (then p-value)
+        top = df[df["padj"].notna()].sort_values(["padj", "pvalue"], kind="stable").iloc[:label]
+        genes = (top["gene"] if "gene" in top else top.index.to_series()).astype(str).tolist()
+    else:
+        genes = list(label)
     _label(ax, df, x, y, genes)
     if title:
         ax.set_title(title)
@@ -135,6 +176,32 @@ def ma(
     ax.set_xlabel("mean of normalised counts")
     ax.set_ylabel(lfc)
     _label(ax, df, x, y, list(label))
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def pvalue_histogram(de: Any, ax=None, *, bins: int = 20, title: str | None = None, key: str = "dormsig_de"):
+    """Histogram of the p-values of the genes tested, with the count expected per bin if no gene differed.
+
+    Genes at zero in both groups (``contrast_all_zero``: p = 1 without a test, as in R) are left out.
+    A well-behaved test gives a flat histogram with a peak near 0; a rise towards 1 means a
+    conservative test (e.g. many low-count genes).
+    """
+    df = _table(de, key)
+    _need(df, ["pvalue"], "pvalue_histogram")
+    p = pd.to_numeric(df["pvalue"], errors="coerce").to_numpy(dtype=np.float64)
+    keep = np.isfinite(p)
+    if "contrast_all_zero" in df:
+        keep &= df["contrast_all_zero"].to_numpy() != True  # noqa: E712
+    p = p[keep]
+    ax = _axes(ax)
+    ax.hist(p, bins=bins, range=(0, 1), color="#7f7f7f", edgecolor="white", linewidth=0.5)
+    ax.axhline(p.size / bins, color="#b2182b", lw=1, ls="--", label="expected if no gene differs")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("p-value")
+    ax.set_ylabel(f"genes ({p.size} tested)")
+    ax.legend(fontsize="x-small", frameon=False, loc="upper right")
     if title:
         ax.set_title(title)
     return ax
