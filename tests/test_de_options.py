@@ -92,3 +92,22 @@ def test_cli_lrt_matches_r(tmp_path: Path) -> None:
     assert (ours["padj"].isna() == r["padj"].isna()).all()
     rec = json.loads(Path(str(out) + ".provenance.json").read_text())
     assert rec["de"]["method"].startswith("likelihood-ratio test")
+
+
+def test_progress_says_roughly_how_long_is_left(monkeypatch, caplog) -> None:
+    import logging
+
+    from dormsig.de import run as run_mod
+
+    clock = iter([0.0, 1.0, 10.0, 12.0, 15.0, 35.0, 46.0, 47.0])
+    monkeypatch.setattr(run_mod.time, "perf_counter", lambda: next(clock))
+    tell = run_mod._stage_logger("B vs A", shrink=True)
+    with caplog.at_level(logging.INFO, logger="dormsig"):
+        for stage in ("size factors and gene-wise dispersions", "optim refit of 10 genes", "gene-wise dispersions",
+                      "MAP dispersions", "optim refit of 9 genes", "Wald test", "apeglm shrinkage"):
+            tell(stage)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == "DE B vs A: size factors and gene-wise dispersions (1 s)"  # nothing to go on yet
+    # 35 s at the final refit, which starts at 67% of a fit: about 17 s left
+    assert lines[4] == "DE B vs A: optim refit of 9 genes (35 s, about 17 s left)"
+    assert lines[-1].endswith("(47 s, about 5 s left)")
