@@ -218,3 +218,18 @@ def test_cli_scores_a_small_batch_as_its_reference_was_scored(oligo, tmp_path):
     assert ref.uns["dormsig"]["score"]["method"] == "ucell" and ref.uns["dormsig"]["score"]["params"]["max_rank"] == 1500
     # single-sample scores: the same numbers alone as among the 184 cells
     np.testing.assert_allclose(few["dormancy_index"], ref.obsm["dormsig_scores"]["dormancy_index"].iloc[:10], atol=1e-12)
+
+
+def test_a_small_cells_selection_is_still_scored_as_cells(oligo):
+    """40 cells of one tumour (cells=) alone would look like bulk (<= 50 observations): the kind of data
+    is decided on all 184 cells."""
+    ann = pd.read_csv(DATA / "de" / "oligo_annotations.txt", sep="\t", header=None, index_col=0)[1]
+    a = oligo.copy()
+    a.obs["type"] = ann.reindex(a.obs_names).to_numpy()
+    assert int((a.obs["type"] == "malignant_93").sum()) == 40
+    _, rec = _quiet_score(a, cells="type=malignant_93")
+    assert rec["method"] == "ucell" and rec["params"]["data_kind"] == "single_cell"
+    assert rec["data"]["reason"].startswith("all 184 observations") and rec["data"]["n_obs"] == 40
+    sub = a[a.obs["type"] == "malignant_93"].copy()
+    _, alone = _quiet_score(sub)
+    assert alone["method"] == "singscore"  # what the selection alone would have been given
