@@ -24,11 +24,13 @@ import click
 from dormsig._version import __version__
 from dormsig.cli_types import (
     FORMAT,
+    FRACTION,
     METHOD_OR_AUTO,
     PERMUTATIONS,
     QUANTILE,
     SEED,
     THREADS,
+    CellsArg,
     IndexArg,
     InputPath,
     Int,
@@ -219,7 +221,7 @@ def read_cmd(inputs, out, sample_sheet, fmt, orientation, tx2gene, strand, speci
               show_default=True)
 @click.option("--from-column", default=None, type=Name(), help="Take groups from this obs column (sorted bulk populations).")
 @click.option("--key-added", default="dormsig_group", show_default=True, type=Key())
-@click.option("--min-detection", default=0.1, show_default=True, type=click.FloatRange(0, 1),
+@click.option("--min-detection", default=0.1, show_default=True, type=FRACTION,
               help="Each gene must be non-zero in at least this fraction of samples/cells.")
 @common
 def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added, min_detection, force):
@@ -321,7 +323,7 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
 @click.option("--gene-column", default=None, type=Name(), help="Gene column of the table (default: detected).")
 @click.option("--partial/--no-partial", default=None,
               help="The table is filtered (rank test, no GSEA) / complete (default: detected).")
-@click.option("--grouping-genes", default=None,
+@click.option("--grouping-genes", default=None, type=Name(),
               help="Genes that defined the groups, e.g. NOTCH2,NOTCH1: sets containing them are flagged circular "
                    "(default: from the table's .provenance.json).")
 @click.option("--permutations", default=1000, show_default=True, type=PERMUTATIONS)
@@ -364,7 +366,7 @@ def enrich_cmd(de_table, out, signatures, stat, gene_column, partial, grouping_g
 
 # --------------------------------------------------------------------------- score
 _CELLS_OPTION = click.option(
-    "--cells", default=None, metavar="COLUMN=VALUE",
+    "--cells", default=None, type=CellsArg(),
     help="Score, rank and call only these cells: an obs column (or sample-sheet column) and value(s), e.g. "
          "--cells malignant=yes or --cells cell_type=malignant_*; others get NaN and the call not_scored.")
 
@@ -395,7 +397,7 @@ def _score_options(func: Callable) -> Callable:
                      help="Scoring method (see 'dormsig methods'); auto: singscore on bulk samples, ucell on cells."),
         click.option("--data-kind", type=click.Choice(["auto", "bulk", "single_cell"]), default="auto",
                      show_default=True, help="Bulk samples or single cells (auto: detected, as for DE)."),
-        click.option("--min-detection", default=0.05, show_default=True, type=click.FloatRange(0, 1),
+        click.option("--min-detection", default=0.05, show_default=True, type=FRACTION,
                      help="A signature gene is detected when non-zero in at least this fraction of samples/cells."),
         click.option("--signatures", default=None, type=SignaturesArg(), help="Library set names (comma-separated) or a GMT/YAML/JSON file; default: the dormancy index sets."),
         click.option("--index", "index_name", default="default", show_default=True, type=IndexArg(),

@@ -56,7 +56,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("enrichment", "Enrichment"),
     ("provenance", "Provenance"),
 )
-DE_COLUMNS = ("gene", "baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj")
+DE_COLUMNS = ("gene", "baseMean", "log2FoldChange", "log2FoldChange_shrunk", "lfcSE", "stat", "pvalue", "padj", "optim")
 MAX_HEATMAP_GENES = 60
 MAX_CELL = 80  # longest text shown in a table cell
 #: Every figure the report can draw (file stems in the figures directory).
@@ -637,6 +637,16 @@ def _section_de(b: _Builder, de: pd.DataFrame | None) -> str:
         "up (padj < 0.05, log2FC > 0)": int(((padj < 0.05) & (lfc > 0)).sum()),
         "down (padj < 0.05, log2FC < 0)": int(((padj < 0.05) & (lfc < 0)).sum()),
     }
+    # R's per-gene fit diagnostics: a gene refitted by the optimiser has a fold change at or near the
+    # +-30 bound (complete separation), a maximum-likelihood artefact that shrinkage pulls back
+    if "optim" in de:
+        summary["IRLS diverged, refitted by L-BFGS-B (R's optim)"] = int((de["optim"] == True).sum())  # noqa: E712
+    if "betaConv" in de:
+        summary["fit not converged (betaConv FALSE)"] = int((de["betaConv"] == False).sum())  # noqa: E712
+    if "contrast_all_zero" in de:
+        summary["zero in both groups (log2FC 0, p 1, as R)"] = int((de["contrast_all_zero"] == True).sum())  # noqa: E712
+    shrunk = "log2FoldChange_shrunk" in de
+    summary["fold changes plotted"] = "apeglm-shrunken (MLE in the table)" if shrunk else "maximum likelihood"
     from dormsig.pl.de_plots import ma, volcano
 
     parts = [
