@@ -127,7 +127,7 @@ def _component_scores(adata: AnnData, rows: np.ndarray, components: Sequence[Com
 
     rec = adata.uns.get(UNS_KEY, {}).get("score", {})
     rec = rec if isinstance(rec, Mapping) else {}
-    method = str(rec.get("method", "ucell"))
+    method = str(rec.get("method", "auto"))
     params = {k: (None if v == "None" else v) for k, v in dict(rec.get("params", {}) or {}).items()}
     stored_genes = rec.get("genes", {})
     if isinstance(stored_genes, str):
@@ -162,8 +162,11 @@ def _component_scores(adata: AnnData, rows: np.ndarray, components: Sequence[Com
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # small-set warnings were given when the data were scored
-                score(tmp, todo, method=method, index=None, seed=int(params.get("seed") or 0), **kw)
+                # the kind of data of the scored run (a subset of rows alone may look like another kind)
+                score(tmp, todo, method=method, index=None, seed=int(params.get("seed") or 0),
+                      data_kind=str(params.get("data_kind") or "auto"), **kw)
             got, rec2 = tmp.obsm[OBSM_KEY], tmp.uns[UNS_KEY]["score"]["genes"]
+            method = str(tmp.uns[UNS_KEY]["score"]["method"])
         except MatchError:  # none of the sets has a gene in the data
             got, rec2 = pd.DataFrame(index=tmp.obs_names), {}
         for n in todo:
