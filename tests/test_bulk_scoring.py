@@ -93,6 +93,20 @@ def test_default_on_bulk_is_singscore_and_no_index_component_is_constant(ctc):
     assert table["dormancy_index"].nunique() == 29
 
 
+def test_no_component_of_any_shipped_index_is_constant_on_ctc(ctc):
+    """Every component of every shipped index that has a gene in the CTC counts varies across the 29 samples."""
+    from dormsig.signatures import list_indices, load_index
+
+    for name in list_indices():
+        a = ctc.copy()
+        table, rec = _quiet_score(a, index=name)
+        for comp in load_index(name).components:
+            if table[comp.set].isna().all():  # no gene in the data (CD177 alone): NaN, reported, not constant
+                assert rec["n_genes_matched"][comp.set] == 0, (name, comp.set)
+                continue
+            assert table[comp.set].nunique() > 5, (name, comp.set)
+
+
 def test_floor_warning_names_the_set_on_real_ctc(ctc):
     """HSC mimicry: CXCR4, CD34 and TEK all have zero counts in 19 of the 29 samples (counted from the counts)."""
     a = ctc.copy()
