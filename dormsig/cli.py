@@ -25,11 +25,13 @@ import click
 from dormsig._version import __version__
 from dormsig.cli_types import (
     FORMAT,
-    METHOD,
+    FRACTION,
+    METHOD_OR_AUTO,
     PERMUTATIONS,
     QUANTILE,
     SEED,
     THREADS,
+    CellsArg,
     IndexArg,
     InputPath,
     Int,
@@ -40,7 +42,7 @@ from dormsig.cli_types import (
     for_people,
     plan_paths,
 )
-from dormsig.errors import DormsigError, InputError, MissingInputError
+from dormsig.errors import DesignError, DormsigError, InputError, MissingInputError
 
 log = logging.getLogger("dormsig")
 
@@ -123,14 +125,12 @@ def Outputs(step: str, params: dict[str, Any], inputs: Sequence[str | os.PathLik
 
 
 def _signature_arg(value: str | None) -> Any:
-    """--signatures: None, a file path (GMT/GMX/YAML/JSON), or comma-separated library names."""
+    """--signatures: None (the command's default), a file path (GMT/GMX/YAML/JSON), or comma-separated names."""
     if value is None:
         return None
-    if Path(value).exists():
-        from dormsig.signatures import read_signatures
+    from dormsig.signatures import as_library
 
-        return read_signatures(value)
-    return [v.strip() for v in value.split(",") if v.strip()]
+    return as_library(value)
 
 
 def _read_h5ad(path: str | os.PathLike, *, backed: bool = False, what: str = ""):
@@ -222,8 +222,10 @@ def read_cmd(inputs, out, sample_sheet, fmt, orientation, tx2gene, strand, speci
               show_default=True)
 @click.option("--from-column", default=None, type=Name(), help="Take groups from this obs column (sorted bulk populations).")
 @click.option("--key-added", default="dormsig_group", show_default=True, type=Key())
+@click.option("--min-detection", default=0.1, show_default=True, type=FRACTION,
+              help="Each gene must be non-zero in at least this fraction of samples/cells.")
 @common
-def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added, force):
+def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added, min_detection, force):
     """Label samples/cells NOTCH2_high / NOTCH1_high / double_high / double_low (or high / low).
 
     \b
@@ -235,16 +237,21 @@ def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added
 
     path = _existing(input_h5ad)
     params = {"high": high, "versus": versus, "by": by, "method": method, "from_column": from_column,
-              "key_added": key_added}
+              "key_added": key_added, "min_detection": min_detection}
     outs = Outputs("groups", params, [path], force)
     out = outs.add(out)
     adata = _read_any(path)
     kwargs = {"from_column": from_column} if from_column else {}
-    define_groups(adata, high=high, versus=versus, by=by, method=method, key_added=key_added, **kwargs)
+    define_groups(adata, high=high, versus=versus, by=by, method=method, key_added=key_added,
+                  min_detection=min_detection, **kwargs)
     write_h5ad(adata, out)
     outs.finish()
     counts = adata.obs[key_added].value_counts().sort_index()
     click.echo(f"{out}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    if adata.uns["dormsig"]["groups"].get("single_cell"):
+        click.echo(f"note: {adata.n_obs} observations look like single cells, which are not independent replicates: "
+                   f"run 'dormsig de {out} --sample-key <obs column of samples>' to sum them into pseudobulk samples",
+                   err=True)
 
 
 # --------------------------------------------------------------------------- de
@@ -257,7 +264,8 @@ def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added
 @click.option("--covariate", multiple=True, type=Name(), help="Design covariate (repeatable), e.g. --covariate patient.")
 @click.option("--sample-key", default=None, type=Name(), help="Single-cell data: obs column of samples for pseudobulk.")
 @click.option("--min-cells", default=10, show_default=True, type=Int(min=1))
-@click.option("--shrink", is_flag=True, help="apeglm log2FC shrinkage.")
+@click.option("--shrink/--no-shrink", default=True, show_default=True,
+              help="Add apeglm-shrunken log2FC (log2FoldChange_shrunk) beside the MLE; plots use it.")
 @click.option("--h5ad-out", type=OutputPath(), default=None, help="Also write the (pseudo)bulk AnnData with normalised/VST layers.")
 @click.option("--threads", type=THREADS, default=None)
 @click.option("--allow-cells-as-replicates", is_flag=True, help="Run DESeq2 on single cells (not recommended).")
@@ -281,6 +289,13 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
     out = outs.add(out)
     h5ad_out = outs.add(h5ad_out)
     adata = _read_any(path)
+    if sample_key is None and not allow_cells_as_replicates:
+        from dormsig.de.groups import looks_single_cell
+
+        if looks_single_cell(adata):
+            raise DesignError(f"{adata.n_obs} observations look like single cells, not replicates: add --sample-key "
+                              "<obs column of samples> for pseudobulk samples, or --allow-cells-as-replicates",
+                              path=path)
     table, bulk = run_de(adata, group_key=group_key, test=test_level, reference=reference,
                          covariates=tuple(covariate), sample_key=sample_key, min_cells=min_cells,
                          shrink=shrink, threads=threads, force=allow_cells_as_replicates)
@@ -289,9 +304,14 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
         write_h5ad(bulk, h5ad_out)
     de_rec = bulk.uns.get("dormsig", {}).get("dormsig_de", {})
     outs.extra["de"] = {k: v for k, v in de_rec.items() if k != "table"}  # the table is the output itself
+    # How the groups were defined: `dormsig enrich` flags the sets that contain the grouping genes.
+    outs.extra["groups"] = bulk.uns.get("dormsig", {}).get("groups") or bulk.uns.get("dormsig", {}).get("source_groups")
     outs.finish()
     n_sig = int((table["padj"] < 0.05).sum())
     click.echo(f"{out}: {len(table)} genes, {n_sig} with padj < 0.05 ({test_level} vs {reference})")
+    if de_rec.get("cells_as_replicates"):
+        click.echo("warning: DE treated single cells as independent replicates (--allow-cells-as-replicates): "
+                   "p-values are optimistic; --sample-key aggregates cells to pseudobulk samples", err=True)
 
 
 # --------------------------------------------------------------------------- enrich
@@ -299,13 +319,20 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
 @click.argument("de_table", type=InputPath("file"))
 @click.option("--out", "-o", required=True, type=OutputPath(), help="Enrichment table (.tsv or .csv).")
 @click.option("--signatures", default=None, type=SignaturesArg(), help="Library set names (comma-separated) or a GMT/YAML/JSON file.")
-@click.option("--stat", default=None, type=Name(), help="Ranking column (default: stat, else log2FoldChange).")
+@click.option("--stat", default=None, type=Name(),
+              help="Ranking column (default: stat/t/z/score, else sign(log2FC) * -log10(p), else the log2FC).")
 @click.option("--gene-column", default=None, type=Name(), help="Gene column of the table (default: detected).")
+@click.option("--partial/--no-partial", default=None,
+              help="The table is filtered (rank test, no GSEA) / complete (default: detected).")
+@click.option("--grouping-genes", default=None, type=Name(),
+              help="Genes that defined the groups, e.g. NOTCH2,NOTCH1: sets containing them are flagged circular "
+                   "(default: from the table's .provenance.json).")
 @click.option("--permutations", default=1000, show_default=True, type=PERMUTATIONS)
 @click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--threads", type=THREADS, default=None)
 @common
-def enrich_cmd(de_table, out, signatures, stat, gene_column, permutations, seed, threads, force):
+def enrich_cmd(de_table, out, signatures, stat, gene_column, partial, grouping_genes, permutations, seed, threads,
+               force):
     """Enrichment of a DE ranking (dormsig's or anyone's) in the dormancy and Hallmark sets.
 
     \b
@@ -316,33 +343,77 @@ def enrich_cmd(de_table, out, signatures, stat, gene_column, permutations, seed,
     from dormsig.io import write_table
 
     path = _existing(de_table)
-    params = {"signatures": signatures, "stat": stat, "gene_column": gene_column, "permutations": permutations,
-              "seed": seed, "threads": threads}
+    params = {"signatures": signatures, "stat": stat, "gene_column": gene_column, "partial": partial,
+              "grouping_genes": grouping_genes, "permutations": permutations, "seed": seed, "threads": threads}
     outs = Outputs("enrich", params, [path], force)
     out = outs.add(out)
-    table = read_de_table(path, gene_column=gene_column, stat=stat)
-    result = enrich(table, _signature_arg(signatures), stat=stat, seed=seed, permutations=permutations,
-                    threads=threads)
+    grouping = [g.strip() for g in grouping_genes.split(",") if g.strip()] if grouping_genes else None
+    with warnings.catch_warnings(record=True) as caught:  # shown as one clean line each, below
+        warnings.simplefilter("always", UserWarning)
+        table = read_de_table(path, gene_column=gene_column, stat=stat, partial=partial)
+        result = enrich(table, _signature_arg(signatures), seed=seed, permutations=permutations, threads=threads,
+                        grouping_genes=grouping)
+    for w in caught:
+        log.warning("warning: %s", w.message)
     write_table(result, out, index=False)
+    rec = result.attrs["provenance"]
+    outs.extra["enrich"] = rec
     outs.finish()
-    click.echo(f"{out}: {len(result)} sets")
+    tested = result[result["method"] != "not_tested"]
+    click.echo(f"{out}: {len(result)} sets, {len(tested)} tested on {rec['n_genes_ranked']} genes "
+               f"({'filtered table: rank test' if rec['partial_universe'] else 'GSEA + rank test'}), "
+               f"{int((tested['fdr'] < 0.05).sum())} with FDR < 0.05, {int(result['circular'].sum())} circular")
 
 
 # --------------------------------------------------------------------------- score
+_CELLS_OPTION = click.option(
+    "--cells", default=None, type=CellsArg(),
+    help="Score, rank and call only these cells: an obs column (or sample-sheet column) and value(s), e.g. "
+         "--cells malignant=yes or --cells cell_type=malignant_*; others get NaN and the call not_scored.")
+
+
+def _cells_arg(adata, value: str | None):
+    """--cells checked against the data up front, so that a typo is one line naming the flag."""
+    if value is None:
+        return None
+    from dormsig.tl.cells import parse_cells, select_cells
+
+    spec = parse_cells(value, what="--cells")
+    select_cells(adata, spec, what="--cells")
+    return spec
+
+
+def _compartment_check(adata) -> dict:
+    """Where the dormant calls fall (shipped compartment markers): echoed, and returned for provenance."""
+    from dormsig.tl.compartment import check_compartments, compartment_message
+
+    summary = check_compartments(adata)
+    click.echo(compartment_message(summary, advice="cli"))
+    return summary.to_dict()
+
+
 def _score_options(func: Callable) -> Callable:
     for option in reversed([
-        click.option("--method", default="ucell", show_default=True, type=METHOD, help="Scoring method (see 'dormsig methods')."),
+        click.option("--method", default="auto", show_default=True, type=METHOD_OR_AUTO,
+                     help="Scoring method (see 'dormsig methods'); auto: singscore on bulk samples, ucell on cells."),
+        click.option("--data-kind", type=click.Choice(["auto", "bulk", "single_cell"]), default="auto",
+                     show_default=True, help="Bulk samples or single cells (auto: detected, as for DE)."),
+        click.option("--min-detection", default=0.05, show_default=True, type=FRACTION,
+                     help="A signature gene is detected when non-zero in at least this fraction of samples/cells."),
         click.option("--signatures", default=None, type=SignaturesArg(), help="Library set names (comma-separated) or a GMT/YAML/JSON file; default: the dormancy index sets."),
-        click.option("--index", "index_name", default="default", show_default=True, type=IndexArg(), help="Dormancy index name or YAML file."),
+        click.option("--index", "index_name", default="default", show_default=True, type=IndexArg(),
+                     help="Dormancy index name or YAML file; default: quiescence (the index with evidence, docs/evidence.md); also notch2_niche."),
         click.option("--threads", type=THREADS, default=None),
         click.option("--seed", default=0, show_default=True, type=SEED),
         click.option("--backed", is_flag=True, help="Read an .h5ad in backed mode (large data; bounded memory)."),
+        _CELLS_OPTION,
     ]):
         func = option(func)
     return func
 
 
-def _score(path: Path, method, signatures, index_name, threads, seed, backed):
+def _score(path: Path, method, signatures, index_name, threads, seed, backed, data_kind="auto", min_detection=0.05,
+           max_rank=None, cells=None):
 
     from dormsig.tl import score
 
@@ -352,8 +423,21 @@ def _score(path: Path, method, signatures, index_name, threads, seed, backed):
         adata = _read_h5ad(path, backed=True)
     else:
         adata = _read_any(path)
-    score(adata, _signature_arg(signatures), method=method, index=index_name, threads=threads, seed=seed)
+    score(adata, _signature_arg(signatures), method=method, index=index_name, threads=threads, seed=seed,
+          data_kind=data_kind, min_detection=min_detection, max_rank=max_rank, cells=_cells_arg(adata, cells))
+    params = adata.uns["dormsig"]["score"]["params"]
+    if params.get("method_requested") == "auto":
+        log.info("scoring with %s (%s)", params["method"], str(params["method_reason"]).split(";")[0])
     return adata
+
+
+def _index_note(adata, step: str = "score") -> str:
+    """Which dormancy index a step used, for the one-line summary (the provenance has the full record)."""
+    rec = adata.uns.get("dormsig", {}).get(step, {}).get("index")
+    if not isinstance(rec, dict) or not rec.get("name"):
+        return "no dormancy index"
+    done = "" if rec.get("computed", True) else ", not computed: a component has no gene in the data"
+    return f"dormancy index {rec['name']} {rec.get('version', '')}".rstrip() + done
 
 
 @cli.command("score")
@@ -363,7 +447,8 @@ def _score(path: Path, method, signatures, index_name, threads, seed, backed):
 @click.option("--reference", type=InputPath("file"), default=None, help="Reference built with 'dormsig reference'.")
 @_score_options
 @common
-def score_cmd(input_path, out, h5ad_out, reference, method, signatures, index_name, threads, seed, backed, force):
+def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detection, signatures, index_name, threads,
+              seed, backed, cells, force):
     """Score samples or cells for dormancy (single-sample methods by default).
 
     With --reference, each sample also gets its percentile in the reference and a dormancy call
@@ -380,23 +465,35 @@ def score_cmd(input_path, out, h5ad_out, reference, method, signatures, index_na
 
     path = _existing(input_path)
     params = {"method": method, "signatures": signatures, "index": index_name, "threads": threads, "seed": seed,
-              "reference": reference, "backed": backed}
+              "reference": reference, "backed": backed, "data_kind": data_kind, "min_detection": min_detection,
+              "cells": cells}
     outs = Outputs("score", params, [path, reference], force)
     out = outs.add(out)
     h5ad_out = outs.add(h5ad_out)
     ref = _read_h5ad(reference, what="reference") if reference is not None else None
-    adata = _score(path, method, signatures, index_name, threads, seed, backed)
+    max_rank = None
+    if ref is not None and method == "auto":  # score as the reference was scored, whatever the batch looks like
+        ref_rec = ref.uns.get("dormsig", {}).get("score", {})
+        method = str(ref_rec.get("method", method))
+        stored = ref_rec.get("params", {}).get("max_rank")
+        max_rank = int(stored) if method == "ucell" and stored is not None and str(stored) != "None" else None
+    adata = _score(path, method, signatures, index_name, threads, seed, backed, data_kind, min_detection, max_rank,
+                   cells)
     if ref is not None:
         rank_against(adata, ref, source=f"--reference {reference}")
     elif "dormancy_index" in adata.obsm["dormsig_scores"]:
         rank(adata, seed=seed)
+    compartment = _compartment_check(adata) if "dormsig_call" in adata.obs else None
     write_table(score_table(adata), out, index=True)
     if h5ad_out is not None:
         write_h5ad(adata.to_memory() if adata.isbacked else adata, h5ad_out)
     outs.extra["score"] = adata.uns["dormsig"].get("score", {})
     outs.extra["rank"] = adata.uns["dormsig"].get("rank", {})
+    outs.extra["compartment"] = compartment
     outs.finish()
-    click.echo(f"{out}: {adata.n_obs} samples/cells scored with {method}")
+    scored = f"{int(adata.obs['dormsig_scored'].sum())} of " if cells else ""
+    click.echo(f"{out}: {scored}{adata.n_obs} samples/cells scored with {adata.uns['dormsig']['score']['method']} "
+               f"({_index_note(adata)})" + (f" ({cells})" if cells else ""))
 
 
 @cli.command("reference")
@@ -406,7 +503,8 @@ def score_cmd(input_path, out, h5ad_out, reference, method, signatures, index_na
 @click.option("--quantile", default=0.9, show_default=True, type=QUANTILE, help="Quantile of the index above which a sample is called dormant.")
 @_score_options
 @common
-def reference_cmd(input_path, out, rule, quantile, method, signatures, index_name, threads, seed, backed, force):
+def reference_cmd(input_path, out, rule, quantile, method, data_kind, min_detection, signatures, index_name, threads,
+                  seed, backed, cells, force):
     """Build a reference once (scores + calling rule) to place new samples in later.
 
     \b
@@ -419,16 +517,18 @@ def reference_cmd(input_path, out, rule, quantile, method, signatures, index_nam
 
     path = _existing(input_path)
     params = {"method": method, "signatures": signatures, "index": index_name, "threads": threads, "seed": seed,
-              "rule": rule, "quantile": quantile}
+              "rule": rule, "quantile": quantile, "data_kind": data_kind, "min_detection": min_detection,
+              "cells": cells}
     outs = Outputs("reference", params, [path], force)
     out = outs.add(out)
-    adata = _score(path, method, signatures, index_name, threads, seed, backed)
+    adata = _score(path, method, signatures, index_name, threads, seed, backed, data_kind, min_detection, None, cells)
     rank(adata, rule=rule, quantile=quantile, seed=seed)
     ref = make_reference(adata)
     write_h5ad(ref, out)
     outs.extra["score"] = adata.uns["dormsig"].get("score", {})
     outs.finish()
-    click.echo(f"{out}: reference of {ref.n_obs} samples/cells ({method}, rule={rule})")
+    click.echo(f"{out}: reference of {ref.n_obs} samples/cells ({adata.uns['dormsig']['score']['method']}, "
+               f"rule={rule}, {_index_note(adata)})")
 
 
 @cli.command("rank")
@@ -439,8 +539,9 @@ def reference_cmd(input_path, out, rule, quantile, method, signatures, index_nam
 @click.option("--reference", type=InputPath("file"), default=None)
 @click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--permutations", default=1000, show_default=True, type=PERMUTATIONS)
+@_CELLS_OPTION
 @common
-def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, force):
+def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, cells, force):
     """Rank scored samples/cells by the dormancy index and call dormant ones with a visible rule.
 
     \b
@@ -453,18 +554,23 @@ def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, fo
     from dormsig.tl.reference import score_table
 
     path = _existing(scored_h5ad)
-    params = {"rule": rule, "quantile": quantile, "reference": reference, "seed": seed, "permutations": permutations}
+    params = {"rule": rule, "quantile": quantile, "reference": reference, "seed": seed, "permutations": permutations,
+              "cells": cells}
     outs = Outputs("rank", params, [path, reference], force)
     out = outs.add(out)
     adata = _read_any(path)
     if "dormsig_scores" not in adata.obsm:
         raise InputError("not scored yet: run 'dormsig score ... --h5ad-out' first", path=path)
     ref = _read_h5ad(reference, what="reference") if reference else None
-    rank(adata, rule=rule, quantile=quantile, reference=ref, seed=seed, n_permutations=permutations)
+    rank(adata, rule=rule, quantile=quantile, reference=ref, seed=seed, n_permutations=permutations,
+         cells=_cells_arg(adata, cells))
+    compartment = _compartment_check(adata)
     write_table(score_table(adata).sort_values("dormsig_rank"), out, index=True)
     outs.extra["rank"] = adata.uns["dormsig"].get("rank", {})
+    outs.extra["compartment"] = compartment
     outs.finish()
-    click.echo(f"{out}: {int((adata.obs['dormsig_call'] == 'dormant').sum())} of {adata.n_obs} called dormant")
+    click.echo(f"{out}: {int((adata.obs['dormsig_call'] == 'dormant').sum())} of {adata.n_obs} called dormant "
+               f"({_index_note(adata, 'rank')})")
 
 
 # --------------------------------------------------------------------------- signatures
@@ -579,8 +685,9 @@ def report_cmd(adata_path, de_path, enr_path, groupby, title, out, force):
 @click.option("--out", "-o", required=True, type=OutputPath("container"), help="Output directory.")
 @click.option("--threads", type=THREADS, default=None)
 @click.option("--seed", default=None, type=SEED, help="Overrides the config's seed.")
+@_CELLS_OPTION
 @common
-def run_cmd(config, out, threads, seed, force):
+def run_cmd(config, out, threads, seed, cells, force):
     """Run the whole pipeline (read, groups, DE, enrichment, score, rank, report) from a config file.
 
     The config format is dormsig/schemas/config.schema.yaml; the bundled example is
@@ -593,7 +700,11 @@ def run_cmd(config, out, threads, seed, force):
     from dormsig.pipeline import load_config, run_pipeline
 
     cfg = load_config(_existing(config))
-    reports = run_pipeline(cfg, out, force=force, threads=threads, seed=seed,
+    if cells is not None:
+        from dormsig.tl.cells import parse_cells
+
+        parse_cells(cells, what="--cells")  # syntax now; the column is checked against each dataset
+    reports = run_pipeline(cfg, out, force=force, threads=threads, seed=seed, cells=cells,
                            plan=click.get_current_context().meta.get(PLAN))
     for path in reports:
         click.echo(str(path))

@@ -60,6 +60,19 @@ class Name(click.ParamType):
         return text
 
 
+class CellsArg(Name):
+    """``--cells COLUMN=VALUE``: an obs column and value(s) (syntax checked here, the column per dataset)."""
+
+    name = "COLUMN=VALUE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = super().convert(value, param, ctx)
+        column, sep, val = text.partition("=")
+        if not sep or not column.strip() or not val.strip():
+            self.fail(f"{text!r} is not COLUMN=VALUE (e.g. cell_type=malignant)", param, ctx)
+        return text
+
+
 class Key(Name):
     """A key stored in an .h5ad (``obs`` column): a name without ``/`` (HDF5 would nest it) and not ``_index``."""
 
@@ -131,10 +144,13 @@ def _methods() -> list[str]:
 
 FORMAT = LazyChoice(_formats, case_sensitive=False, aliases=_format_aliases, what="format")
 METHOD = LazyChoice(_methods, what="scoring method")
+#: ``auto`` follows the data: singscore on bulk samples, ucell on single cells (dormsig.tl.score)
+METHOD_OR_AUTO = LazyChoice(lambda: ["auto", *_methods()], what="scoring method")
 SEED = Int(min=0, max=2**32 - 1)
 THREADS = Int(min=1, max=1024)
 PERMUTATIONS = Int(min=1, max=10_000_000)
 QUANTILE = Float(min=0, max=1, min_open=True, max_open=True)
+FRACTION = Float(min=0, max=1)
 
 
 # --------------------------------------------------------------------------- paths

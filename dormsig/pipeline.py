@@ -126,9 +126,10 @@ def _outputs(cfg: dict, out: Path) -> list[tuple[Path, str]]:
 
 
 def run_pipeline(cfg: dict, out: str | os.PathLike, *, force: bool = False, threads: int | None = None,
-                 seed: int | None = None, plan: Any = None) -> list[Path]:
+                 seed: int | None = None, cells: str | None = None, plan: Any = None) -> list[Path]:
     """Run every dataset of a validated config into ``out/<dataset>/``; return the report paths.
 
+    ``cells`` (``COLUMN=VALUE``, the CLI's ``--cells``) overrides each dataset's ``cells`` key.
     Every input and output is declared in ``plan`` (a :class:`dormsig.io.paths.PathPlan`; a new one when
     None) before anything is read or created. Each dataset is computed in a hidden staging directory;
     the datasets are moved into place together, only when all of them are complete. On any error or
@@ -166,7 +167,8 @@ def run_pipeline(cfg: dict, out: str | os.PathLike, *, force: bool = False, thre
             shutil.rmtree(stage, ignore_errors=True)  # a run killed by SIGKILL cannot clean up after itself
             stage.mkdir(parents=True)
             try:
-                reports.append(_run_dataset(name, ds, cfg, dest, stage, outs, threads=threads, seed=seed))
+                ds_run = {**ds, "cells": cells} if cells is not None else ds
+                reports.append(_run_dataset(name, ds_run, cfg, dest, stage, outs, threads=threads, seed=seed))
             except DormsigError as exc:
                 if len(jobs) > 1:  # say which dataset failed
                     exc.args = (f"dataset '{name}': {exc}",)
@@ -189,7 +191,10 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: A
     from dormsig.de.run import run_de
     from dormsig.io import read, write_h5ad, write_table
     from dormsig.report import write_report
+    from dormsig.report.findings import FindingsContext
     from dormsig.tl import rank, score
+    from dormsig.tl.cells import parse_cells, select_cells
+    from dormsig.tl.compartment import check_compartments, compartment_message
     from dormsig.tl.reference import score_table
 
     inputs = ds["input"] if isinstance(ds["input"], list) else [ds["input"]]
@@ -206,6 +211,10 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: A
     progress.step(f"reading {', '.join(map(str, inputs))}")
     read_opts = {k: ds[k] for k in ("sample_sheet", "format", "orientation", "species", "tx2gene") if k in ds}
     adata = read(inputs[0] if len(inputs) == 1 else inputs, **read_opts)
+    cells = None
+    if ds.get("cells"):  # checked before any long step
+        cells = parse_cells(ds["cells"], what=f"cells of dataset '{name}'")
+        select_cells(adata, cells, what=f"cells of dataset '{name}'")
     write_h5ad(adata, staged(data_path))
 
     de_tables: dict[str, Any] = {}
@@ -239,9 +248,17 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: A
     signatures = cfg["score"]["signatures"]
     if isinstance(signatures, str) and not Path(signatures).exists():
         signatures = [s.strip() for s in signatures.split(",")]
-    score(adata, signatures, method=cfg["score"]["method"], index=cfg["score"]["index"], threads=threads, seed=seed)
+    score(adata, signatures, method=cfg["score"]["method"], index=cfg["score"]["index"], threads=threads, seed=seed,
+          cells=cells)
+    used = adata.uns["dormsig"]["score"].get("index") or {}
+    log.info("[%s] dormancy index: %s %s%s", name, used.get("name", "none"), used.get("version", ""),
+             "" if used.get("computed", True) else " (not computed: a component has no gene in the data)")
     if "dormancy_index" in adata.obsm["dormsig_scores"]:
         rank(adata, rule=cfg["rank"]["rule"], quantile=cfg["rank"]["quantile"], seed=seed)
+        compartment = check_compartments(adata)
+        (log.warning if compartment.n_calls_outside and not cells else log.info)(
+            "[%s] %s", name, compartment_message(compartment, advice="config"))
+        outs.extra["compartment"] = compartment.to_dict()
     write_table(score_table(adata), staged(scores_path), index=True)
     adata.uns.setdefault("dormsig", {})["skipped_contrasts"] = skipped or {"none": ""}
     write_h5ad(adata, staged(scored_path))
@@ -249,8 +266,11 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: A
     progress.step("report")
     first = next(iter(de_tables), None)
     groupby = contrasts[0][1] if contrasts and contrasts[0][1] in adata.obs else None
+    context = FindingsContext(tissue=ds.get("tissue"), block=(ds.get("sample_key") or next(iter(ds.get("covariates") or []), None)),
+                              contrast=(contrasts[0][2], contrasts[0][3]) if contrasts else None)
     write_report(staged(report_path), adata=adata, de=de_tables.get(first), enrichment=enrichments.get(first),
-                 groupby=groupby, title=f"dormsig report: {name}" + (f" ({first})" if first else ""))
+                 groupby=groupby, title=f"dormsig report: {name}" + (f" ({first})" if first else ""),
+                 findings=context)
     outs.extra["skipped_contrasts"] = skipped
     progress.close()
     return report_path

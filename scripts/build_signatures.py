@@ -34,7 +34,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 LIBRARY_NAME = "dormsig"
-LIBRARY_VERSION = "2026.11.0"
+LIBRARY_VERSION = "2026.12.0"
 
 MIT = "MIT (dormsig curation; gene names are facts taken from the cited sources)"
 LICENCES = {
@@ -169,6 +169,42 @@ CAVEATS: dict[str, list[str]] = {
 PROLIFERATION_CAVEAT = (
     "The genes define the proliferation programme (high score = proliferating); the programme is DOWN in dormancy, "
     "so a dormancy index uses it with sign -1."
+)
+
+DOWN_CAVEAT = (
+    "The genes are DOWN in dormancy (high score = less dormant), so a dormancy index uses this set with sign -1."
+)
+
+# Genes the curation lists in a set but that dormsig scores in another set, so that the components of
+# the notch2_niche index are disjoint (each gene counted once). The seed's claim and the curation's
+# evidence for each moved gene are kept in the set's caveats.
+MOVED = {
+    "DORMSIG_CD177_MARKER": OrderedDict(
+        NOTCH2="DORMSIG_NOTCH2_DORMANCY", CXCR4="DORMSIG_HSC_MIMICRY_CORE", CD34="DORMSIG_HSC_MIMICRY_CORE"
+    ),
+}
+MOVED_DESCRIPTION = {
+    "DORMSIG_CD177_MARKER": (
+        "CD177, the seed's new dormancy marker: Notch2HIGH cells overexpressed CD177 protein, and high CD177 "
+        "correlates with better overall survival. The seed's co-markers (CD177HIGH cells were also CXCR4HIGH, "
+        "CD34HIGH and Notch2HIGH) are scored in DORMSIG_HSC_MIMICRY_CORE and DORMSIG_NOTCH2_DORMANCY, not here."
+    ),
+}
+
+# One-part halves of a two-part published programme: (new name, parent, parent part, direction, description).
+# UCell scores a two-part set as max(0, U(up) - U(down)), which ties every sample where the down part wins at 0;
+# an index that takes the halves as separate components (signs +1 and -1) keeps that information.
+HALVES = [
+    ("WIECEK2023_G0_ARREST_UPREGULATED", "WIECEK2023_G0_ARREST", "up", "up_in_dormancy",
+     "The 27 genes of WIECEK2023_G0_ARREST that go up in G0 arrest (QuieScore UPREGULATED_COMMON), as a one-part "
+     "set; the quiescence index uses it with sign +1."),
+    ("WIECEK2023_G0_ARREST_DOWNREGULATED", "WIECEK2023_G0_ARREST", "down", "down_in_dormancy",
+     "The 112 genes of WIECEK2023_G0_ARREST that go down in G0 arrest (QuieScore DOWNREGULATED_COMMON), as a "
+     "one-part set (high score = less arrested); the quiescence index uses it with sign -1."),
+]
+HALF_CAVEAT = (
+    "Half of {parent} (same genes as its {part} part), shipped so that an index can combine the two halves with "
+    "signs instead of a two-part score that UCell clips at 0. Do not add it to {parent} in the same index."
 )
 
 # Sets scored in niche cells rather than tumour cells.
@@ -404,6 +440,40 @@ def build(root: Path, out: Path) -> None:
         ),
         "direction": "up_in_dormancy",
     }
+    # Halves of two-part programmes, right after the CORE set.
+    ordered: OrderedDict[str, dict] = OrderedDict()
+    for name, prog in programmes.items():
+        ordered[name] = prog
+        if name == "WIECEK2023_G0_ARREST_CORE":
+            for half, parent, part, direction, description in HALVES:
+                records, symbols = programmes[parent]["parts"][part]
+                ordered[half] = {
+                    "curation_names": [],
+                    "parts": {"up": ([OrderedDict(r) for r in records], list(symbols))},
+                    "sources": list(programmes[parent]["sources"]),
+                    "category": programmes[parent]["category"],
+                    "part_direction": {"up": direction},
+                    "description": description,
+                    "direction": direction,
+                    "caveats": [HALF_CAVEAT.format(parent=parent, part=part)],
+                }
+    programmes = ordered
+
+    # Genes moved out of a set so that index components are disjoint (the evidence goes to a caveat).
+    for name, moves in MOVED.items():
+        records, symbols = programmes[name]["parts"]["up"]
+        gone = [r for r in records if r["gene"] in moves]
+        assert [r["gene"] for r in gone] == [g for g in symbols if g in moves], name
+        notes = "; ".join(f"{r['gene']} -> {moves[r['gene']]} ({r['detail']})" for r in gone)
+        programmes[name]["parts"]["up"] = (
+            [r for r in records if r["gene"] not in moves], [g for g in symbols if g not in moves]
+        )
+        programmes[name]["description"] = MOVED_DESCRIPTION[name]
+        programmes[name]["caveats"] = [
+            "Co-markers listed by the curation in this set are scored in their own sets, so that the notch2_niche "
+            "index counts each gene once (evidence kept here): " + notes + "."
+        ]
+
     # The full Wiecek list must still match QuieScore (KIAA1109 was renamed BLTP1).
     full_up = programmes["WIECEK2023_G0_ARREST"]["parts"]["up"][1]
     qs_up = ["BLTP1" if g == "KIAA1109" else g for g in wiecek["WIECEK2023_G0ARREST_UPREGULATED_COMMON"]]
@@ -433,9 +503,9 @@ def build(root: Path, out: Path) -> None:
         doc["min_genes"] = default_min_genes(sizes)
         doc["licence"] = set_licence(name, prog["sources"])
         doc["sources"] = list(prog["sources"])
-        caveats = list(CAVEATS.get(name, [])) + conflicts.get(name, [])
+        caveats = list(CAVEATS.get(name, [])) + prog.get("caveats", []) + conflicts.get(name, [])
         if prog["direction"] == "down_in_dormancy":
-            caveats.insert(0, PROLIFERATION_CAVEAT)
+            caveats.insert(0, PROLIFERATION_CAVEAT if prog["category"] == "e_proliferation" else DOWN_CAVEAT)
         doc["caveats"] = caveats
         if prog["curation_names"] and prog["curation_names"] != [name]:
             doc["curation_names"] = prog["curation_names"]
@@ -510,28 +580,6 @@ def build(root: Path, out: Path) -> None:
     )
     dump_yaml(exc_doc, out / "exceptions.yaml", "# Documented exceptions to the symbol and alias checks (generated).\n")
 
-    index = OrderedDict(
-        name="notch2_niche",
-        version=LIBRARY_VERSION,
-        description=(
-            "NOTCH2-niche dormancy programme of the 2026 Bone Research seed: HSC mimicry (CXCR4, CD34, TEK), "
-            "PERK-ATF4-CHOP UPR and CD177 marker up, proliferation down. Each component is a signature score; "
-            "the scoring module combines them as sum(sign * weight * score) / sum(weight)."
-        ),
-        citation=(
-            "Maurizi A, et al. The endosteal niche regulates breast cancer cell dormancy in bone: identification of "
-            "new molecular determinants. Bone Res 2026;14(1):51. doi:10.1038/s41413-026-00535-3"
-        ),
-        components=[
-            OrderedDict(set="DORMSIG_HSC_MIMICRY_CORE", sign=1, weight=1.0),
-            OrderedDict(set="DORMSIG_PERK_ATF4_CHOP_CORE", sign=1, weight=1.0),
-            OrderedDict(set="DORMSIG_CD177_MARKER", sign=1, weight=1.0),
-            OrderedDict(set="DORMSIG_PROLIFERATION_CORE", sign=-1, weight=1.0),
-        ],
-    )
-    (out / "index").mkdir(exist_ok=True)
-    dump_yaml(index, out / "index/notch2_niche.yaml", "# Default dormancy index (generated by scripts/build_signatures.py).\n")
-
     write_readme(out, summary, programmes, disagreements, exceptions)
     for row in summary:
         print("\t".join(map(str, row)))
@@ -552,7 +600,7 @@ signatures/
   library.yaml              name, version, set order
   sources.yaml              bibliography: key -> citation, DOI/PMID, licence
   sets/<NAME>.yaml          one signature per file (reviewable data)
-  index/notch2_niche.yaml   the default dormancy index
+  index/<name>.yaml         dormancy indices with their evidence (not generated: see below)
   exceptions.yaml           documented exceptions to the symbol and alias checks
 ```
 Python: `dormsig.signatures.load_library()`, `show(name)`, `match(...)`, `load_index(...)`.
@@ -617,15 +665,22 @@ in one set and down in another is listed here and in the `caveats` of each affec
 """
 
 README_INDEX = """
-## The dormancy index
+## The dormancy indices
 
-`index/notch2_niche.yaml` (default of `load_index()`): the NOTCH2-niche programme of the 2026 Bone
-Research seed, components `(set, sign, weight)`:
-DORMSIG_HSC_MIMICRY_CORE (+1, 1.0), DORMSIG_PERK_ATF4_CHOP_CORE (+1, 1.0), DORMSIG_CD177_MARKER (+1, 1.0),
-DORMSIG_PROLIFERATION_CORE (-1, 1.0). A user index is a YAML file of the same shape
-(`name`, `version`, `description`, `citation`, `components: [{set, sign, weight}]`) passed to
-`load_index(path)`; unknown set names raise `SignatureError` listing the valid ones. The scoring
-module does the arithmetic.
+`index/<name>.yaml` are **not** generated by this script: they are reviewed data, and their `evidence:`
+blocks are written by `benchmarks/validate_indices.py --write` from the labelled validation datasets
+(docs/evidence.md has the full table and the design, which was fixed before the evaluation).
+
+- `quiescence` (default of `load_index()`): proliferation down plus G0 arrest, one weight per arm:
+  DORMSIG_PROLIFERATION_CORE (-1, 1.0), WIECEK2023_G0_ARREST_UPREGULATED (+1, 0.5),
+  WIECEK2023_G0_ARREST_DOWNREGULATED (-1, 0.5).
+- `notch2_niche`: the seed's hypothesis: DORMSIG_HSC_MIMICRY_CORE (+1, 1.0), DORMSIG_PERK_ATF4_CHOP_CORE
+  (+1, 1.0), DORMSIG_CD177_MARKER (+1, 1.0), DORMSIG_NOTCH2_DORMANCY (+1, 0.5), DORMSIG_NOTCH1_CONTRAST (-1, 0.5).
+
+The components of a shipped index are disjoint (no gene in two components; tested). A user index is a
+YAML file of the same shape (`name`, `version`, `description`, `citation`, `components: [{set, sign,
+weight}]`, optional `evidence`) passed to `load_index(path)`; unknown set names raise `SignatureError`
+listing the valid ones. The scoring module does the arithmetic.
 """
 
 README_TAIL = """

@@ -11,7 +11,7 @@ from dormsig.pipeline import contrast_levels, load_config, validate_config
 def test_defaults_are_filled():
     cfg = validate_config({"datasets": {"a": {"input": "x.csv"}}})
     assert cfg["contrasts"] == [{"high": "NOTCH2", "versus": "NOTCH1"}]
-    assert cfg["score"] == {"method": "ucell", "signatures": None, "index": "default"}
+    assert cfg["score"] == {"method": "auto", "signatures": None, "index": "default"}
     assert cfg["rank"] == {"rule": "quantile", "quantile": 0.9}
     assert cfg["threads"] == 2 and cfg["seed"] == 0
 

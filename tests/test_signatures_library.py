@@ -45,10 +45,10 @@ def exceptions() -> dict:
 
 def test_shipped_library_is_the_repository_signatures_dir(lib):
     assert shipped_path() == ROOT / "signatures"
-    assert lib.version == "2026.11.0"
+    assert lib.version == "2026.12.0"
     assert lib.name == "dormsig"
-    assert len(lib) == 31
-    assert lib.provenance()["version"] == "2026.11.0"
+    assert len(lib) == 33
+    assert lib.provenance()["version"] == "2026.12.0"
     assert len(lib.provenance()["sha256"]) == 64
 
 
@@ -84,9 +84,15 @@ def test_every_curation_set_is_shipped_unchanged(lib):
         sig = lib[cname]  # curation names are accepted as aliases
         part = "down" if cname in ("WIECEK2023_G0_ARREST_DOWN", "DORMANCY_KIM2012_DOWN",
                                    "TGFB2_P38_DORMANCY_BRAGADO2013_DOWN") else "up"
+        if cname == "DORMSIG_CD177_MARKER_UP":
+            # Co-markers moved to their own sets so that index components are disjoint (evidence in a caveat).
+            moved = {"NOTCH2": "DORMSIG_NOTCH2_DORMANCY", "CXCR4": "DORMSIG_HSC_MIMICRY_CORE", "CD34": "DORMSIG_HSC_MIMICRY_CORE"}
+            assert all(g in lib[moved[g]].up and f"{g} -> {moved[g]}" in " ".join(sig.caveats) for g in moved)
+            genes = [g for g in genes if g not in moved]
         assert list(sig.part(part)) == genes, cname
         seen.add(sig.name)
-    assert seen | {"WIECEK2023_G0_ARREST_CORE"} == set(lib)
+    halves = {"WIECEK2023_G0_ARREST_UPREGULATED", "WIECEK2023_G0_ARREST_DOWNREGULATED"}
+    assert seen | {"WIECEK2023_G0_ARREST_CORE"} | halves == set(lib)
 
 
 def test_wiecek_sets_match_quiescore(lib):
@@ -225,16 +231,16 @@ def test_direction_conflicts_are_visible(lib):
 def test_notch_targets_caveat_and_index_default():
     lib = load_library()
     assert "do not tell the receptors apart" in " ".join(lib["DORMSIG_NOTCH_CANONICAL_TARGETS"].caveats)
-    index = load_index()
-    assert index.name == "notch2_niche"
+    assert load_index().name == "quiescence"  # the index with evidence (tests/test_index_evidence.py)
+    index = load_index("notch2_niche")
     assert [(c.set, c.sign, c.weight) for c in index.components] == [
         ("DORMSIG_HSC_MIMICRY_CORE", 1, 1.0),
         ("DORMSIG_PERK_ATF4_CHOP_CORE", 1, 1.0),
         ("DORMSIG_CD177_MARKER", 1, 1.0),
-        ("DORMSIG_PROLIFERATION_CORE", -1, 1.0),
+        ("DORMSIG_NOTCH2_DORMANCY", 1, 0.5),
+        ("DORMSIG_NOTCH1_CONTRAST", -1, 0.5),
     ]
     assert index.citation and "10.1038/s41413-026-00535-3" in index.citation
-    assert load_index("notch2_niche") == index
     assert lib["DORMSIG_PROLIFERATION_CORE"].direction == "down_in_dormancy"
 
 
@@ -260,7 +266,7 @@ def test_user_index_and_validation(tmp_path):
         IndexComponent("A", 1, 0.0)
     with pytest.raises(SignatureError, match="listed twice"):
         DormancyIndex("x", "1", (IndexComponent("A", 1), IndexComponent("A", -1)))
-    with pytest.raises(SignatureError, match="unknown dormancy index 'nope'; shipped: notch2_niche"):
+    with pytest.raises(SignatureError, match="unknown dormancy index 'nope'; shipped: notch2_niche, quiescence"):
         load_index("nope")
     # A user index over a user library.
     from dormsig.signatures import Signature
@@ -292,7 +298,7 @@ def test_library_dir_consistency_checks(tmp_path):
 
     copy = tmp_path / "lib"
     shutil.copytree(shipped_path(), copy)
-    assert len(read_library_dir(copy)) == 31
+    assert len(read_library_dir(copy)) == 33
     # A file not listed in library.yaml is caught.
     shutil.copy(copy / "sets" / "DORMSIG_CD177_MARKER.yaml", copy / "sets" / "EXTRA.yaml")
     with pytest.raises(SignatureError, match="not listed in library.yaml: EXTRA"):

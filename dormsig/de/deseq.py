@@ -1,43 +1,39 @@
-"""Bulk (or pseudobulk) differential expression with pydeseq2, with R DESeq2's defaults.
+"""Bulk (or pseudobulk) differential expression with pydeseq2, fitted as R DESeq2 1.38 fits.
 
 :func:`deseq` validates everything that can be checked cheaply (counts are integers, the
 design has full rank, each contrast group has >= 2 replicates, the data are not single cells)
-before the long fit, runs pydeseq2, and returns one table in R's column names.
+before the long fit, fits the model with :class:`dormsig.de.r_dds.RDeseqDataSet` (pydeseq2's
+``DeseqDataSet`` with R's dispersion stages) and :class:`dormsig.de.r_inference.RInference`
+(R's GLM and dispersion numerics), and returns one table in R's column names plus R's per-gene
+diagnostics (``betaConv``, ``betaIter``, ``optim``).
 
-Where pydeseq2 (0.5.4) and R DESeq2 (1.38) differ, dormsig follows R. Three of these change
-results (measured on airway, ``~ cell + dex``: plain pydeseq2 finds 3,902 genes at padj < 0.05
-against R's 3,994, Jaccard 0.914; dormsig 4,075, Jaccard 0.973, log2FC Pearson r = 0.999998):
+Where pydeseq2 (0.5.4) and R DESeq2 (1.38) differ, dormsig follows R; see those two modules for
+the list. The differences that change results on real data:
 
-- Dispersion trend: R's ``parametricDispersionFit`` (genes with gene-wise dispersion at the floor
-  excluded; the [1e-4, 15) residual rule re-applied to all genes before every fit). pydeseq2 fits
-  all genes first, which biases the trend (airway: a1 = 2.47 vs R 3.60).
-- Dispersion prior variance with 1-3 residual degrees of freedom: R's Monte-Carlo histogram
-  matching with an interpolating loess (:func:`prior_var_low_df`); pydeseq2 uses the MAD (0.25
-  floor on airway vs R 0.529, dormsig 0.553: the random streams differ).
-- Fitted means are floored at 0.5 before dispersion fits (R ``minmu``); without the floor the
-  Cox-Reid term can be singular (pydeseq2 raises ``LinAlgError``, e.g. CTCs with ~ patient + group).
+- IRLS divergence and the optimiser fallback on the log2 scale within +-30 (pydeseq2: natural
+  log, fold changes up to +-43) and standard errors at means floored at 0.5 (pydeseq2: unfloored,
+  p = 0 for a coefficient at its bound). On the CTC design (``~ patient + group``) this alone
+  moved hundreds of genes.
+- R's ``cleanContrast``: a gene with zero counts in every sample of both contrasted groups gets
+  log2FoldChange 0, stat 0 and p-value 1 (its lfcSE is kept), as in R.
+- Dispersions: R's line search and grid fallbacks, R's MAP start, R's parametric trend (genes at the
+  dispersion floor excluded) and R's low-df prior variance.
 
-The other R defaults, which pydeseq2 0.5.4 already shares:
+The other R defaults, which pydeseq2 already shares: Cook's distance (replacement and refit with
+>= 7 replicates; p-values of remaining outliers set to NaN), independent filtering over all genes,
+all-zero genes with baseMean 0 and NaN elsewhere. ``size_factors="ratio"`` refuses data in which
+every gene has a zero (as R); use ``"poscounts"`` then. The VST in ``layers["vst"]`` uses the
+model's dispersion trend (R ``vst(blind=FALSE)``).
 
-- Cook's distance: outliers in samples of cells with >= 7 replicates are replaced by the
-  trimmed mean and the gene refitted (R ``minReplicatesForReplace = 7``); p-values of genes
-  with a remaining outlier (only samples with >= 3 replicates considered) are set to NaN
-  (R ``cooksCutoff``). Both are switched off by ``cooks=False``.
-- Independent filtering on the mean of normalised counts with R's 50-quantile grid and
-  lowess rule, over *all* genes including all-zero ones (whose results are NaN, as in R).
-- ``size_factors="ratio"`` refuses data in which every gene has a zero (R stops with
-  "every gene contains at least one zero"); pydeseq2 would silently switch to the iterative
-  method. Use ``"poscounts"`` (R ``type="poscounts"``) for sparse or shallow data.
-- All-zero genes get ``baseMean = 0`` and NaN everywhere else (R: NA).
-- The VST in ``layers["vst"]`` uses the fitted dispersion trend of the model (R
-  ``vst(blind=FALSE)`` with the parametric trend), which avoids a second dispersion fit.
+``inference="pydeseq2"`` or ``"fast"`` runs plain pydeseq2 (its own numerics) for comparison.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -48,39 +44,42 @@ from anndata import AnnData
 from dormsig.errors import ConfigError, DesignError, InputError
 from dormsig.provenance import attach, record
 
+log = logging.getLogger("dormsig")
+
 RESULT_COLUMNS = ("gene", "baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj")
 
 #: Above this many observations a matrix is taken for single cells (replicates must be samples).
 MAX_BULK_OBS = 200
 
 
-def _make_inference(name: Any, threads: int | None):
-    """Return a pydeseq2 ``Inference`` for ``name``.
+def _make_inference(name: Any, threads: int | None, progress=None):
+    """Return ``(inference, label, dataset class)`` for ``name``.
 
-    ``"fast"``: :class:`dormsig.de.inference.FastInference` (vectorised); falls back to pydeseq2's
-    ``DefaultInference`` with a warning when that module is not available. ``"pydeseq2"``:
-    ``DefaultInference(n_cpus=threads)``. An ``Inference`` instance is used as is.
-    Returns ``(inference, label)``.
+    ``"r"`` (default): :class:`~dormsig.de.r_inference.RInference` with
+    :class:`~dormsig.de.r_dds.RDeseqDataSet` (R DESeq2's numerics). ``"fast"``: dormsig's vectorised
+    copy of pydeseq2's numerics; ``"pydeseq2"``: pydeseq2's ``DefaultInference``; both with plain
+    pydeseq2 ``DeseqDataSet`` (for comparison). A pydeseq2 ``Inference`` instance is used as is.
     """
+    from pydeseq2.dds import DeseqDataSet
     from pydeseq2.default_inference import DefaultInference
     from pydeseq2.inference import Inference
 
+    from dormsig.de.r_dds import RDeseqDataSet
+    from dormsig.de.r_inference import RInference
+
+    if isinstance(name, RInference):
+        return name, "r", RDeseqDataSet
     if isinstance(name, Inference):
-        return name, type(name).__name__
+        return name, type(name).__name__, DeseqDataSet
+    if name == "r":
+        return RInference(threads=threads, progress=progress), "r", RDeseqDataSet
     if name == "pydeseq2":
-        return DefaultInference(n_cpus=threads), "pydeseq2"
+        return DefaultInference(n_cpus=threads), "pydeseq2", DeseqDataSet
     if name == "fast":
-        try:
-            from dormsig.de.inference import FastInference
-        except ImportError as exc:
-            warnings.warn(
-                f"dormsig.de.inference.FastInference is not available ({exc}); using pydeseq2's DefaultInference",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return DefaultInference(n_cpus=threads), "pydeseq2"
-        return FastInference(threads=threads), "fast"
-    raise ConfigError(f"deseq: inference must be 'fast', 'pydeseq2' or a pydeseq2 Inference, not {name!r}")
+        from dormsig.de.inference import FastInference
+
+        return FastInference(threads=threads), "fast", DeseqDataSet
+    raise ConfigError(f"deseq: inference must be 'r', 'fast', 'pydeseq2' or a pydeseq2 Inference, not {name!r}")
 
 
 def _safe_name(name: str) -> str:
@@ -139,182 +138,6 @@ def _vst(normed: np.ndarray, dds) -> np.ndarray:
     return (2 * np.arcsinh(np.sqrt(disp * normed)) - np.log(disp) - np.log(4)) / np.log(2)
 
 
-#: Seed of the Monte-Carlo prior-variance estimate (R uses set.seed(2) there; the streams differ).
-PRIOR_VAR_SEED = 2
-
-
-def _local_quadratic(x: np.ndarray, y: np.ndarray, x0: float, q: int) -> tuple[float, float]:
-    """Value and slope at ``x0`` of a tricube-weighted quadratic fit on the ``q`` nearest points."""
-    d = np.abs(x - x0)
-    h = np.partition(d, q - 1)[q - 1]
-    h = h if h > 0 else 1.0
-    w = np.clip(1 - (d / h) ** 3, 0, None) ** 3
-    sel = w > 0
-    xx = x[sel] - x0
-    a = np.column_stack([np.ones(sel.sum()), xx, xx**2]) * np.sqrt(w[sel])[:, None]
-    coef, *_ = np.linalg.lstsq(a, y[sel] * np.sqrt(w[sel]), rcond=None)
-    return float(coef[0]), float(coef[1])
-
-
-def _loess_quadratic(x: np.ndarray, y: np.ndarray, xout: np.ndarray, span: float = 0.2, cell: float = 0.2) -> np.ndarray:
-    """R ``predict(loess(y ~ x, span=span))`` for one predictor (degree 2, ``surface="interpolate"``).
-
-    As R's loess: local fits (value and slope) only at the vertices of a k-d tree whose cells hold at
-    most ``floor(n * span * cell)`` points (split at the median, box widened by 0.5%), then cubic
-    Hermite interpolation between vertices. The interpolation matters here: the direct fit moves the
-    KL minimum of :func:`prior_var_low_df` by ~0.02.
-    """
-    xs = np.sort(x)
-    n = xs.size
-    q = max(int(np.floor(n * span + 1e-5)), 3)
-    fc = int(np.floor(n * span * cell))
-    margin = 0.005 * max(xs[-1] - xs[0], 1e-10 * max(abs(xs[0]), abs(xs[-1])) + 1e-30)
-    verts = [xs[0] - margin, xs[-1] + margin]
-    stack = [(0, n - 1)]
-    while stack:
-        lo, hi = stack.pop()
-        if hi - lo + 1 <= fc:
-            continue
-        mid = (lo + hi) // 2
-        verts.append((xs[mid] + xs[mid + 1]) / 2)
-        stack += [(lo, mid), (mid + 1, hi)]
-    verts = np.unique(verts)
-    fits = np.array([_local_quadratic(x, y, v, q) for v in verts])
-    j = np.clip(np.searchsorted(verts, xout) - 1, 0, verts.size - 2)
-    width = verts[j + 1] - verts[j]
-    t = (xout - verts[j]) / width
-    h00, h10 = 2 * t**3 - 3 * t**2 + 1, t**3 - 2 * t**2 + t
-    h01, h11 = -2 * t**3 + 3 * t**2, t**3 - t**2
-    return h00 * fits[j, 0] + h10 * width * fits[j, 1] + h01 * fits[j + 1, 0] + h11 * width * fits[j + 1, 1]
-
-
-def prior_var_low_df(disp_residuals: np.ndarray, df: int, *, seed: int = PRIOR_VAR_SEED) -> float:
-    """R DESeq2's dispersion prior variance when the residual df is 1-3.
-
-    For so few residual degrees of freedom the log-dispersion residuals are too asymmetric for
-    the MAD (which pydeseq2 uses regardless). R matches their histogram to simulated
-    ``log(chi2_df / df) + N(0, v)`` over a grid of ``v`` by KL divergence, smooths the
-    divergence with loess and takes the minimum (at least 0.25). Same algorithm here with
-    numpy's generator, so the value agrees with R's up to Monte-Carlo noise.
-    """
-    rng = np.random.default_rng(seed)
-    brks = np.arange(-20, 21) / 2
-    obs = disp_residuals[(disp_residuals > brks[0]) & (disp_residuals < brks[-1])]
-    obs_d, _ = np.histogram(obs, bins=brks, density=True)
-    grid = np.linspace(0, 8, 200)
-    kl = np.empty(grid.size)
-    for i, v in enumerate(grid):
-        rand = np.log(rng.chisquare(df, 10_000)) + rng.normal(0, np.sqrt(v), 10_000) - np.log(df)
-        rand = rand[(rand > brks[0]) & (rand < brks[-1])]
-        rand_d, _ = np.histogram(rand, bins=brks, density=True)
-        z = np.concatenate([obs_d, rand_d])
-        small = z[z > 0].min()
-        kl[i] = np.sum(obs_d * (np.log(obs_d + small) - np.log(rand_d + small)))
-    fine = np.linspace(0, 8, 1000)
-    fitted = _loess_quadratic(grid, kl, fine, span=0.2)
-    return float(max(fine[np.argmin(fitted)], 0.25))
-
-
-def _r_parametric_trend(dds) -> bool:
-    """R's ``parametricDispersionFit`` on ``dds``; returns False when it fails (caller falls back).
-
-    Differs from pydeseq2 in two ways that matter for low counts: genes whose gene-wise
-    dispersion sits at the floor (<= 100 * min_disp) are excluded from the fit, and the
-    outlier rule (residual ratio outside [1e-4, 15)) is re-evaluated on all genes from the
-    current coefficients before every fit, starting from (0.1, 1).
-    """
-    var = dds.var
-    nz = var["non_zero"].to_numpy(dtype=bool)
-    means = var["_normed_means"].to_numpy(dtype=np.float64)[nz]
-    disps = var["genewise_dispersions"].to_numpy(dtype=np.float64)[nz]
-    use = (disps > 100 * dds.min_disp) & np.isfinite(means) & (means > 0)
-    means, disps = means[use], disps[use]
-    coefs = np.array([0.1, 1.0])
-    for _ in range(11):
-        ratio = disps / (coefs[0] + coefs[1] / means)
-        good = (ratio > 1e-4) & (ratio < 15)
-        new, _, converged = dds.inference.dispersion_trend_gamma_glm(
-            pd.Series(1 / means[good]), pd.Series(disps[good])
-        )
-        new = np.asarray(new, dtype=np.float64)
-        if not converged or not np.all(new > 0):
-            return False
-        old, coefs = coefs, new
-        if np.sum(np.log(coefs / old) ** 2) < 1e-6:
-            break
-    else:
-        return False
-    dds.uns["trend_coeffs"] = pd.Series(coefs, index=["a0", "a1"])
-    dds.uns["disp_function_type"] = "parametric"
-    fitted = np.full(dds.n_vars, np.nan)
-    fitted[nz] = coefs[0] + coefs[1] / var["_normed_means"].to_numpy(dtype=np.float64)[nz]
-    dds.var["fitted_dispersions"] = fitted
-    return True
-
-
-def _use_r_trend(dds) -> None:
-    """Make ``dds.fit_dispersion_trend`` follow R's parametric fit (see :func:`_r_parametric_trend`).
-
-    When R's fit fails (R then substitutes a local fit), pydeseq2's own procedure runs instead and
-    the fallback is recorded in ``dds.uns["trend_method"]``.
-    """
-    original = dds.fit_dispersion_trend
-
-    def fit_dispersion_trend(vst: bool = False) -> None:
-        if vst or dds.fit_type != "parametric":
-            original(vst)
-            return
-        if "genewise_dispersions" not in dds.var:
-            dds.fit_genewise_dispersions()
-        if _r_parametric_trend(dds):
-            dds.uns["trend_method"] = "R parametricDispersionFit"
-        else:
-            original(vst)
-            dds.uns["trend_method"] = f"pydeseq2 fallback ({dds.uns.get('disp_function_type')})"
-
-    dds.fit_dispersion_trend = fit_dispersion_trend
-
-
-def _clip_mu_for_dispersions(inference, min_mu: float):
-    """A copy of ``inference`` whose ``alpha_mle`` sees ``mu`` floored at ``min_mu``.
-
-    R floors the fitted means at ``minmu = 0.5`` before every dispersion fit; pydeseq2's GLM path
-    passes unfloored means, and a gene whose fitted mean is 0 in many samples then makes the
-    Cox-Reid matrix singular (``LinAlgError``) in designs with many levels (e.g. patients).
-    """
-    import copy
-
-    wrapped = copy.copy(inference)
-    original = inference.alpha_mle
-
-    def alpha_mle(*args, **kwargs):
-        if "mu" in kwargs:
-            kwargs["mu"] = np.maximum(kwargs["mu"], min_mu)
-        return original(*args, **kwargs)
-
-    wrapped.alpha_mle = alpha_mle
-    return wrapped
-
-
-def _use_r_prior_variance(dds) -> None:
-    """Make ``dds.fit_dispersion_prior`` follow R for residual df <= 3 (see :func:`prior_var_low_df`)."""
-    original = dds.fit_dispersion_prior
-
-    def fit_dispersion_prior() -> None:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="As the residual degrees of freedom")
-            original()
-        df = dds.n_obs - dds.obsm["design_matrix"].shape[1]
-        if 0 < df <= 3:
-            var = dds[:, dds.non_zero_genes].var
-            gw = var["genewise_dispersions"].to_numpy()
-            res = np.log(gw) - np.log(var["fitted_dispersions"].to_numpy())
-            dds.uns["prior_disp_var"] = np.asarray(prior_var_low_df(res[gw >= 100 * dds.min_disp], df))
-            dds.uns["prior_disp_var_method"] = "R low-df Monte Carlo"
-
-    dds.fit_dispersion_prior = fit_dispersion_prior
-
-
 def deseq(
     adata: AnnData,
     *,
@@ -333,8 +156,9 @@ def deseq(
     round_counts: bool = False,
     force: bool = False,
     threads: int | None = None,
-    inference: Any = "fast",
+    inference: Any = "r",
     key_added: str = "dormsig_de",
+    progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Wald test of ``test`` against ``reference`` with DESeq2's model (pydeseq2).
 
@@ -376,6 +200,8 @@ def deseq(
     inference
         ``"fast"`` (dormsig's vectorised inference; pydeseq2's when unavailable), ``"pydeseq2"``
         or a pydeseq2 ``Inference`` instance.
+    progress
+        Called with the name of each fitting stage as it starts (the CLI shows it).
     key_added
         Results go to ``uns["dormsig"][key_added]`` (``"table"`` + provenance); normalised counts
         and VST go to ``layers["normalised"]`` and ``layers["vst"]``, size factors to
@@ -420,7 +246,8 @@ def deseq(
 
     keep = groups.isin([test, reference]).to_numpy() if subset else np.ones(adata.n_obs, dtype=bool)
     counts = check_counts(_dense_counts(adata, layer, what)[keep], round_counts=round_counts, what=what)
-    if not force and looks_single_cell(adata, counts):
+    cells_as_replicates = looks_single_cell(adata, counts)
+    if not force and cells_as_replicates:
         raise DesignError(
             f"{what}: {adata.n_obs} observations look like single cells; cells of one sample are not independent "
             "replicates (inflated significance): aggregate with dormsig.de.pseudobulk(sample_key=...) first, "
@@ -457,16 +284,14 @@ def deseq(
     meta[gname] = pd.Categorical(meta[gname], categories=[reference, test, *others])
     meta[gname] = meta[gname].cat.remove_unused_categories()
 
-    from pydeseq2.dds import DeseqDataSet
     from pydeseq2.ds import DeseqStats
 
-    inf, inf_label = _make_inference(inference, threads)
-    inf = _clip_mu_for_dispersions(inf, 0.5)
+    inf, inf_label, dds_class = _make_inference(inference, threads, progress)
     counts_df = pd.DataFrame(counts, index=meta.index, columns=adata.var_names.astype(str))
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The design matrix is not full rank")
-            dds = DeseqDataSet(
+            dds = dds_class(
                 counts=counts_df, metadata=meta, design=formula, refit_cooks=cooks, min_replicates=7,
                 size_factors_fit_type=size_factors, inference=inf, quiet=True,
             )
@@ -474,8 +299,6 @@ def deseq(
         raise
     except Exception as exc:  # formulaic errors: unknown column, bad formula
         raise DesignError(f"{what}: design {formula!r} cannot be built ({type(exc).__name__}: {exc})") from None
-    _use_r_trend(dds)
-    _use_r_prior_variance(dds)
     dm = dds.obsm["design_matrix"]
     if np.linalg.matrix_rank(dm.to_numpy(dtype=np.float64)) < dm.shape[1]:
         raise DesignError(
@@ -484,21 +307,47 @@ def deseq(
         )
     if dm.shape[0] <= dm.shape[1]:
         raise DesignError(f"{what}: design {formula!r} has {dm.shape[1]} coefficients for {dm.shape[0]} samples")
+    for col in dm.columns:  # a covariate level carried by one sample is fitted exactly: no information
+        vals = dm[col].to_numpy()
+        if set(np.unique(vals)) <= {0, 1} and vals.sum() == 1 and col != "Intercept":
+            log.warning("%s: design column %r is carried by one sample only; that sample is fitted exactly "
+                        "and adds nothing to the dispersion estimates", what, col)
 
     with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if progress is not None:
+            progress("size factors and gene-wise dispersions")
         dds.deseq2()
+        if progress is not None:
+            progress("Wald test")
         stats = DeseqStats(
             dds, contrast=[gname, test, reference], alpha=alpha, cooks_filter=cooks,
             independent_filter=independent_filter, inference=inf, quiet=True,
         )
+        stats.run_wald_test()
+        # R cleanContrast: zero in every sample of both groups -> LFC 0, stat 0, p 1 (before filtering/BH)
+        in_contrast = np.asarray(meta[gname].isin([test, reference]))
+        both_zero = (counts[in_contrast] == 0).all(axis=0) & (counts.sum(axis=0) > 0)
+        if "replaced" in dds.var and "_normed_means" in dds.var:
+            # R: counts replaced (Cook's) down to all zeros -> LFC 0, SE 0, stat 0, p 1
+            now_zero = dds.var["replaced"].fillna(False).to_numpy(dtype=bool) & (
+                dds.var["_normed_means"].to_numpy() == 0) & (counts.sum(axis=0) > 0)
+            both_zero |= now_zero
+        stats.p_values = pd.Series(np.where(both_zero, 1.0, stats.p_values), index=stats.p_values.index)
+        stats.statistics = pd.Series(np.where(both_zero, 0.0, stats.statistics), index=stats.statistics.index)
         stats.summary()
     res = stats.results_df.copy()
+    res.loc[both_zero, "log2FoldChange"] = 0.0
     all_zero = counts.sum(axis=0) == 0
     res.loc[all_zero, ["log2FoldChange", "lfcSE", "stat", "pvalue", "padj"]] = np.nan
     res.loc[all_zero, "baseMean"] = 0.0
     res.index = adata.var_names
     res.insert(0, "gene", adata.var_names.astype(str))
     res = res[list(RESULT_COLUMNS)]
+    if "betaConv" in dds.var:  # R's per-gene fit diagnostics (RDeseqDataSet)
+        for col in ("betaConv", "betaIter", "optim"):
+            res[col] = dds.var[col].to_numpy()
+    res["contrast_all_zero"] = both_zero
 
     if shrink:
         coeff = f"{gname}[T.{test}]"
@@ -542,6 +391,8 @@ def deseq(
         },
         contrast=f"{group_key}: {test} vs {reference}",
         contrast_ran=[gname, test, reference],
+        # forced DE on single cells: p-values treat cells of one sample as independent replicates
+        cells_as_replicates=bool(cells_as_replicates),
         formula=formula,
         design_columns=list(dm.columns),
         n_samples=int(keep.sum()),
@@ -557,6 +408,9 @@ def deseq(
         trend_method=dds.uns.get("trend_method", ""),
         trend_coeffs=[float(x) for x in np.asarray(dds.uns.get("trend_coeffs", [np.nan, np.nan]))],
         pydeseq2_version=_pydeseq2_version(),
+        n_not_converged=int((res["betaConv"] == False).sum()) if "betaConv" in res else None,  # noqa: E712
+        n_optim_refit=int((res["optim"] == True).sum()) if "optim" in res else None,  # noqa: E712
+        n_contrast_all_zero=int(both_zero.sum()),
         sign="positive log2FoldChange = higher in test than reference",
     )
     attach(adata, key_added, rec)

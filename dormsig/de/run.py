@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 
 import pandas as pd
@@ -9,6 +11,18 @@ from anndata import AnnData
 
 from dormsig.de.deseq import deseq
 from dormsig.de.pseudobulk import pseudobulk
+
+log = logging.getLogger("dormsig")
+
+
+def _stage_logger(label: str):
+    """Progress for the long DESeq2 fit: one log line per stage with the elapsed time."""
+    t0 = time.perf_counter()
+
+    def tell(stage: str) -> None:
+        log.info("DE %s: %s (%.0f s)", label, stage, time.perf_counter() - t0)
+
+    return tell
 
 
 def run_de(
@@ -36,5 +50,5 @@ def run_de(
     else:
         bulk = adata
     table = deseq(bulk, group_key=group_key, test=test, reference=reference, covariates=tuple(covariates),
-                  shrink=shrink, threads=threads, force=force)
+                  shrink=shrink, threads=threads, force=force, progress=_stage_logger(f"{test} vs {reference}"))
     return table, bulk

@@ -61,11 +61,17 @@ def _label(ax, df: pd.DataFrame, x: np.ndarray, y: np.ndarray, genes: Sequence[s
             ax.annotate(g, (x[hits[0]], y[hits[0]]), fontsize=7, xytext=(3, 3), textcoords="offset points")
 
 
+def _lfc_column(df: Any, lfc: str | None) -> str:
+    if lfc is not None:
+        return lfc
+    return "log2FoldChange_shrunk" if "log2FoldChange_shrunk" in df else "log2FoldChange"
+
+
 def volcano(
     de: Any,
     ax=None,
     *,
-    lfc: str = "log2FoldChange",
+    lfc: str | None = None,
     alpha: float = 0.05,
     lfc_threshold: float = 0.0,
     label: Sequence[str] | int = 10,
@@ -75,9 +81,12 @@ def volcano(
     """Volcano plot: log2 fold change against -log10 p-value, significant genes coloured.
 
     One point per gene with a finite fold change and p-value (p = 0 is drawn at the smallest
-    positive p-value). ``label``: genes to name, or the number of top genes by p-value.
+    positive p-value). ``label``: genes to name, or the number of top genes by p-value. ``lfc``:
+    the fold-change column; by default the apeglm-shrunken one when the table has it (as R's guide
+    plots), else the maximum-likelihood estimate.
     """
     df = _table(de, key)
+    lfc = _lfc_column(df, lfc)
     _need(df, [lfc, "pvalue", "padj"], "volcano")
     df = df[np.isfinite(df[lfc]) & np.isfinite(df["pvalue"])]
     ax = _axes(ax)
@@ -102,15 +111,19 @@ def ma(
     de: Any,
     ax=None,
     *,
-    lfc: str = "log2FoldChange",
+    lfc: str | None = None,
     alpha: float = 0.05,
     lfc_threshold: float = 0.0,
     label: Sequence[str] = (),
     title: str | None = None,
     key: str = "dormsig_de",
 ):
-    """MA plot: log2 fold change against mean of normalised counts (log scale), one point per gene with baseMean > 0."""
+    """MA plot: log2 fold change against mean of normalised counts (log scale), one point per gene with baseMean > 0.
+
+    ``lfc`` as in :func:`volcano` (shrunken when available, as R's ``plotMA`` after ``lfcShrink``).
+    """
     df = _table(de, key)
+    lfc = _lfc_column(df, lfc)
     _need(df, [lfc, "baseMean", "padj"], "ma")
     df = df[np.isfinite(df[lfc]) & (df["baseMean"] > 0)]
     ax = _axes(ax)

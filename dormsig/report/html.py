@@ -33,21 +33,30 @@ from dormsig.errors import InputError
 from dormsig.io.write import atomic_path
 from dormsig.pl.score_plots import CALL_COLUMN, INDEX_COLUMN, match_coverage, score_frame, scores, waterfall
 from dormsig.provenance import UNS_KEY, jsonable
+from dormsig.report.findings import (
+    FindingsContext,
+    compare_programme,
+    findings_html,
+    findings_table,
+    infer_contrast,
+)
 
 log = logging.getLogger(__name__)
 
 #: (anchor, heading) of every section, in order. Tests and readers rely on these headings.
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("input", "Input summary"),
+    ("findings", "What the data show about the NOTCH2-niche programme"),
     ("signatures", "Signature match report"),
     ("scores", "Score distributions by group"),
     ("waterfall", "Ranked dormancy index"),
+    ("compartment", "Where the dormant calls fall"),
     ("heatmap", "Signature gene heatmap"),
     ("de", "Differential expression"),
     ("enrichment", "Enrichment"),
     ("provenance", "Provenance"),
 )
-DE_COLUMNS = ("gene", "baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj")
+DE_COLUMNS = ("gene", "baseMean", "log2FoldChange", "log2FoldChange_shrunk", "lfcSE", "stat", "pvalue", "padj", "optim")
 MAX_HEATMAP_GENES = 60
 MAX_CELL = 80  # longest text shown in a table cell
 #: Every figure the report can draw (file stems in the figures directory).
@@ -69,6 +78,7 @@ def write_report(
     match_report: Any = None,
     heatmap_genes: Iterable[str] | None = None,
     max_rows: int = 50,
+    findings: FindingsContext | None = None,
 ) -> Path:
     """Write one self-contained HTML report and return its path.
 
@@ -99,6 +109,10 @@ def write_report(
         Genes for the heatmap; default: the matched signature genes recorded by scoring.
     max_rows
         Longest table shown (the full tables are in the pipeline's TSV outputs).
+    findings
+        Where the cells come from, the patient column and the contrast, for the findings section
+        (:class:`dormsig.report.findings.FindingsContext`); the contrast defaults to NOTCH2_high vs
+        NOTCH1_high in ``groupby``.
 
     Returns
     -------
@@ -121,9 +135,11 @@ def write_report(
     with matplotlib.rc_context(_RC):
         body = [
             _section_input(builder, adata, uns, groupby),
-            _section_signatures(builder, match_frame),
+            _section_findings(builder, adata, groupby, findings),
+            _section_signatures(builder, match_frame, uns),
             _section_scores(builder, adata, groupby),
             _section_waterfall(builder, adata, uns),
+            _section_compartment(builder, uns),
             _section_heatmap(builder, adata, groupby, uns, match_frame, de_frame, heatmap_genes),
             _section_de(builder, de_frame),
             _section_enrichment(builder, enr_frame),
@@ -411,19 +427,43 @@ def _section_input(b: _Builder, adata: AnnData, uns: Mapping[str, Any], groupby:
     return _section("input", parts)
 
 
-def _section_signatures(b: _Builder, match_frame: pd.DataFrame | None) -> str:
+def _warnings(uns: Mapping[str, Any]) -> str:
+    """The warnings the steps recorded (scoring, groups) and DE run on cells as replicates."""
+    items = []
+    for step in ("groups", "score"):
+        rec = uns.get(step)
+        if isinstance(rec, Mapping):
+            items += [f"{step}: {w}" for w in rec.get("warnings") or [] if w]
+    for step, rec in uns.items():
+        if isinstance(rec, Mapping) and rec.get("cells_as_replicates") is True:
+            items.append(f"{step}: DE treated single cells as independent replicates; its p-values are optimistic "
+                         "(aggregate cells to pseudobulk samples per sample)")
+    if not items:
+        return ""
+    return '<h3>Warnings</h3>\n<ul class="warnings">' + "".join(f"<li>{_e(w)}</li>" for w in items) + "</ul>"
+
+
+def _section_signatures(b: _Builder, match_frame: pd.DataFrame | None, uns: Mapping[str, Any] | None = None) -> str:
+    warn = _warnings(uns or {})
     if match_frame is None or match_frame.empty:
-        return _section("signatures", [_absent("no signature match report: no scoring run (dormsig score)")])
+        return _section("signatures", [warn, _absent("no signature match report: no scoring run (dormsig score)")])
+    detected = "n_detected" in match_frame.columns
     if {"n_total", "n_matched"} <= set(match_frame.columns):
+        # bars and labels count detected genes when the report has them (coverage is then the detected fraction)
+        shown = match_frame.assign(n_matched=match_frame["n_detected"]) if detected else match_frame
+        caption = ("Fraction of each gene set's genes detected in the data (present and non-zero in enough "
+                   "observations)" if detected else "Fraction of each gene set's genes found in the data")
         fig = b.figure(
-            "match_coverage", lambda ax: match_coverage(match_frame, ax=ax),
-            figsize=(7.5, 1.0 + 0.26 * len(match_frame)), caption="Fraction of each gene set's genes found in the data",
+            "match_coverage", lambda ax: match_coverage(shown, ax=ax),
+            figsize=(7.5, 1.0 + 0.26 * len(match_frame)), caption=caption,
         )
     else:
         fig = _absent("no coverage plot: the match report has no n_total / n_matched counts")
-    cols = [c for c in ("set", "part", "parts", "n_total", "n_matched", "coverage", "status", "missing")
-            if c in match_frame]
-    return _section("signatures", [_table(match_frame[cols], max_rows=max(b.max_rows, len(match_frame))), fig])
+    names = (("set", "part", "parts", "n_total", "n_present", "n_detected", "n_missing", "coverage", "status",
+              "undetected", "missing") if detected else
+             ("set", "part", "parts", "n_total", "n_matched", "coverage", "status", "missing"))
+    cols = [c for c in names if c in match_frame]
+    return _section("signatures", [warn, _table(match_frame[cols], max_rows=max(b.max_rows, len(match_frame))), fig])
 
 
 def _has_scores(adata: AnnData) -> bool:
@@ -460,6 +500,7 @@ def _section_waterfall(b: _Builder, adata: AnnData, uns: Mapping[str, Any]) -> s
         return _section("waterfall", [_absent("no dormancy index: no scoring run (dormsig score)")])
     parts = [b.figure("waterfall", lambda ax: waterfall(adata, ax=ax), figsize=(9.0, 3.8),
                       caption="Observations ranked by dormancy index, coloured by call")]
+    parts.extend(_index_evidence(b, uns))
     if CALL_COLUMN in adata.obs.columns:
         counts = adata.obs[CALL_COLUMN].astype(str).value_counts().rename("n").to_frame()
         counts.index.name = "call"
@@ -471,6 +512,30 @@ def _section_waterfall(b: _Builder, adata: AnnData, uns: Mapping[str, Any]) -> s
     else:
         parts.append(_absent("no calls: dormsig.tl.rank was not run"))
     return _section("waterfall", parts)
+
+
+def _index_evidence(b: _Builder, uns: Mapping[str, Any]) -> list[str]:
+    """Which index made the calls, and its evidence on labelled public data (from the index YAML)."""
+    from dormsig.errors import DormsigError
+    from dormsig.signatures import load_index
+
+    rec = (uns.get("score") or {}).get("index")
+    if not isinstance(rec, Mapping) or not rec.get("name"):
+        return []
+    name, version = str(rec["name"]), str(rec.get("version", ""))
+    parts = [f"<p>Dormancy index <code>{_e(name)}</code> version {_e(version)}.</p>"]
+    try:
+        index = load_index(name)
+    except DormsigError:
+        index = None
+    if index is None or index.evidence is None or index.version != version:
+        return parts + [_absent(f"no recorded evidence for index {name} {version}")]
+    cols = [c for c in ("dataset", "metric", "value", "n", "ci95", "proliferation", "wiecek", "note")
+            if c in index.evidence_table().columns]
+    parts.append("<h3>Evidence: agreement with experimentally labelled public data (docs/evidence.md)</h3>")
+    parts.append(f"<p>{_e(index.evidence.method)} Design: {_e(index.evidence.design)}.</p>")
+    parts.append(_table(index.evidence_table()[cols], max_rows=max(b.max_rows, len(index.evidence.results))))
+    return parts
 
 
 def _signature_genes(uns: Mapping[str, Any], match_frame: pd.DataFrame | None) -> list[str]:
@@ -572,6 +637,16 @@ def _section_de(b: _Builder, de: pd.DataFrame | None) -> str:
         "up (padj < 0.05, log2FC > 0)": int(((padj < 0.05) & (lfc > 0)).sum()),
         "down (padj < 0.05, log2FC < 0)": int(((padj < 0.05) & (lfc < 0)).sum()),
     }
+    # R's per-gene fit diagnostics: a gene refitted by the optimiser has a fold change at or near the
+    # +-30 bound (complete separation), a maximum-likelihood artefact that shrinkage pulls back
+    if "optim" in de:
+        summary["IRLS diverged, refitted by L-BFGS-B (R's optim)"] = int((de["optim"] == True).sum())  # noqa: E712
+    if "betaConv" in de:
+        summary["fit not converged (betaConv FALSE)"] = int((de["betaConv"] == False).sum())  # noqa: E712
+    if "contrast_all_zero" in de:
+        summary["zero in both groups (log2FC 0, p 1, as R)"] = int((de["contrast_all_zero"] == True).sum())  # noqa: E712
+    shrunk = "log2FoldChange_shrunk" in de
+    summary["fold changes plotted"] = "apeglm-shrunken (MLE in the table)" if shrunk else "maximum likelihood"
     from dormsig.pl.de_plots import ma, volcano
 
     parts = [
@@ -600,6 +675,47 @@ def _section_enrichment(b: _Builder, enrichment: pd.DataFrame | None) -> str:
         parts.append(f'<p>{int((frame["fdr"].astype(float) < 0.05).sum())} of {len(frame)} sets with FDR &lt; 0.05.</p>')
     parts.append(_table(frame, max_rows=b.max_rows))
     return _section("enrichment", parts)
+
+
+def _section_findings(b: _Builder, adata: AnnData, groupby: str | None, context: FindingsContext | None) -> str:
+    context = context or FindingsContext()
+    if not _has_scores(adata):
+        return _section("findings", [_absent("no scores: no scoring run (dormsig score)")])
+    contrast = context.contrast or (infer_contrast(adata, groupby) if groupby is not None else None)
+    if groupby is None or contrast is None:
+        return _section("findings", [_absent("no NOTCH2_high vs NOTCH1_high groups to compare (dormsig groups, "
+                                             "then report with --groupby)")])
+    try:
+        comparison = compare_programme(adata, groupby, *contrast, context=context)
+    except InputError as exc:
+        return _section("findings", [_absent(f"not compared: {exc}")])
+    return _section("findings", [findings_html(comparison), "<h3>Per component</h3>",
+                                 _table(findings_table(comparison), max_rows=b.max_rows)])
+
+
+def _section_compartment(b: _Builder, uns: Mapping[str, Any]) -> str:
+    rec = uns.get("compartment")
+    if not isinstance(rec, Mapping):
+        return _section("compartment", [_absent("no compartment check (dormsig.tl.check_compartments)")])
+    parts = [f"<p>{_e(rec.get('message', ''))}</p>"]
+    comps = rec.get("compartments") or []
+    calls, overall, anchor = rec.get("calls") or {}, rec.get("overall") or {}, rec.get("calls_anchor") or {}
+    rows = [{"compartment": c.get("label"), "family": c.get("family"), "dormant calls": calls.get(c.get("label"), 0),
+             "anchor+ calls": f"{anchor.get(c.get('label'), 0)} ({c.get('anchor')}+)",
+             "all observations": overall.get(c.get("label"), 0),
+             "markers needed": f"{c.get('needed')} of {len(c.get('markers') or [])}", "markers": c.get("markers")}
+            for c in comps if isinstance(c, Mapping)]
+    if rows:
+        parts.append(_table(pd.DataFrame(rows), max_rows=b.max_rows))
+    skipped = rec.get("skipped") or {}
+    if isinstance(skipped, Mapping) and skipped:
+        parts.append(_kv_table({f"not checked: {k}": v for k, v in skipped.items()}))
+    params = rec.get("params") or {}
+    parts.append('<p class="note">A marker counts as expressed at &ge; '
+                 f'{_e(_fmt(params.get("min_cpm")))} counts per million of the observation\'s library; an observation '
+                 'carries a compartment label when it expresses at least half of that compartment\'s markers. '
+                 'Marker sets: signatures/compartments/ (one citation per gene).</p>')
+    return _section("compartment", parts)
 
 
 def _section_provenance(uns: Mapping[str, Any], provenance: Mapping[str, Any] | None) -> str:

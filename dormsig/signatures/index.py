@@ -2,16 +2,22 @@
 
 An index file (``signatures/index/<name>.yaml``) looks like::
 
-    name: notch2_niche
-    version: 2026.11.0
+    name: quiescence
+    version: 2026.12.0
     description: ...
     citation: ...
     components:
-      - {set: DORMSIG_HSC_MIMICRY_CORE, sign: 1, weight: 1.0}
       - {set: DORMSIG_PROLIFERATION_CORE, sign: -1, weight: 1.0}
+      - {set: WIECEK2023_G0_ARREST_UPREGULATED, sign: 1, weight: 0.5}
+    evidence:                      # optional; written by benchmarks/validate_indices.py --write
+      computed_by: benchmarks/validate_indices.py
+      method: ...
+      results:
+        - {dataset: gse83142_lrc, metric: auroc, value: 0.79, n: 48, proliferation: 0.71, wiecek: 0.71,
+           wiecek_zscore: 0.93}
 
 The combination itself (e.g. ``sum(sign * weight * score) / sum(weight)``) is done by the
-scoring module; this module only holds and validates the definition.
+scoring module; this module only holds and validates the definition and its evidence.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +34,8 @@ import yaml
 from dormsig.errors import MissingInputError, SignatureError
 from dormsig.signatures.model import Library
 
-DEFAULT_INDEX = "notch2_niche"
+# The index with evidence (docs/evidence.md) is the default.
+DEFAULT_INDEX = "quiescence"
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,117 @@ class IndexComponent:
 
 
 @dataclass(frozen=True)
+class EvidenceRow:
+    """One result of an index on a labelled dataset (higher = agrees with the label)."""
+
+    dataset: str
+    metric: str
+    value: float | None
+    n: int
+    target: str = ""
+    role: str = ""
+    ci95: tuple[float, float] | None = None
+    proliferation: float | None = None
+    wiecek: float | None = None
+    wiecek_zscore: float | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"dataset": self.dataset, "metric": self.metric, "value": self.value, "n": self.n}
+        for key in ("target", "role", "note"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        if self.ci95 is not None:
+            out["ci95"] = list(self.ci95)
+        for key in ("proliferation", "wiecek", "wiecek_zscore"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
+
+_ROW_FIELDS = ("dataset", "metric", "value", "n", "target", "role", "ci95", "proliferation", "wiecek", "wiecek_zscore",
+               "note")
+
+
+@dataclass(frozen=True)
+class IndexEvidence:
+    """How well an index agreed with experimentally labelled data, and how that was measured."""
+
+    results: tuple[EvidenceRow, ...]
+    computed_by: str = ""
+    method: str = ""
+    data: str = ""
+    library_version: str = ""
+    design: str = ""
+
+    def to_frame(self):
+        """The results as a DataFrame (one row per dataset and metric)."""
+        import pandas as pd
+
+        rows = []
+        for r in self.results:
+            d = r.to_dict()
+            d["ci95"] = "" if r.ci95 is None else f"{r.ci95[0]:.3f}-{r.ci95[1]:.3f}"
+            rows.append(d)
+        cols = [c for c in _ROW_FIELDS if any(c in d for d in rows)]
+        return pd.DataFrame(rows, columns=cols)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: getattr(self, k) for k in ("computed_by", "method", "data", "library_version",
+                                                              "design") if getattr(self, k)}
+        out["results"] = [r.to_dict() for r in self.results]
+        return out
+
+
+def _number(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise SignatureError(f"{what} must be a number, got {value!r}") from None
+    return out if math.isfinite(out) else None
+
+
+def evidence_from_dict(doc: Mapping[str, Any], *, where: str = "<dict>") -> IndexEvidence:
+    """Parse an index's ``evidence:`` block (``results`` is a list of {dataset, metric, value, n, ...})."""
+    if not isinstance(doc, Mapping):
+        raise SignatureError(f"{where}: 'evidence' must be a mapping with a 'results' list")
+    results = doc.get("results")
+    if not isinstance(results, list) or not results:
+        raise SignatureError(f"{where}: 'evidence' needs a non-empty 'results' list")
+    rows = []
+    for i, item in enumerate(results, start=1):
+        what = f"{where}: evidence result {i}"
+        if not isinstance(item, Mapping) or not {"dataset", "metric", "value", "n"} <= set(item):
+            raise SignatureError(f"{what} needs dataset, metric, value and n")
+        extra = set(item) - set(_ROW_FIELDS)
+        if extra:
+            raise SignatureError(f"{what} has unknown field(s) {', '.join(sorted(extra))}")
+        if item["metric"] not in ("auroc", "spearman"):
+            raise SignatureError(f"{what}: metric must be auroc or spearman, got {item['metric']!r}")
+        ci = item.get("ci95")
+        if ci is not None:
+            if not isinstance(ci, list | tuple) or len(ci) != 2:
+                raise SignatureError(f"{what}: ci95 must be [low, high]")
+            ci = (_number(ci[0], f"{what} ci95"), _number(ci[1], f"{what} ci95"))
+        try:
+            n = int(item["n"])
+        except (TypeError, ValueError):
+            raise SignatureError(f"{what}: n must be an integer, got {item['n']!r}") from None
+        rows.append(EvidenceRow(
+            dataset=str(item["dataset"]), metric=str(item["metric"]), value=_number(item["value"], f"{what} value"),
+            n=n, target=str(item.get("target") or ""), role=str(item.get("role") or ""), ci95=ci,
+            proliferation=_number(item.get("proliferation"), f"{what} proliferation"),
+            wiecek=_number(item.get("wiecek"), f"{what} wiecek"),
+            wiecek_zscore=_number(item.get("wiecek_zscore"), f"{what} wiecek_zscore"), note=" ".join(str(item.get("note") or "").split()),
+        ))
+    meta = {k: " ".join(str(doc.get(k) or "").split()) for k in ("computed_by", "method", "data", "library_version",
+                                                                  "design")}
+    return IndexEvidence(results=tuple(rows), **meta)
+
+
+@dataclass(frozen=True)
 class DormancyIndex:
     """A named, versioned combination of signature scores."""
 
@@ -66,6 +184,7 @@ class DormancyIndex:
     components: tuple[IndexComponent, ...]
     description: str = ""
     citation: str = ""
+    evidence: IndexEvidence | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -84,6 +203,23 @@ class DormancyIndex:
     def sets(self) -> tuple[str, ...]:
         return tuple(c.set for c in self.components)
 
+    def evidence_table(self):
+        """The evidence results as a DataFrame (empty when the index has no evidence block)."""
+        import pandas as pd
+
+        return pd.DataFrame() if self.evidence is None else self.evidence.to_frame()
+
+    def overlaps(self, library: Library) -> dict[tuple[str, str], tuple[str, ...]]:
+        """Genes shared by two components (``{(set_a, set_b): genes}``); empty when the components are disjoint."""
+        genes = {c.set: set(library[c.set].genes) for c in self.components}
+        out = {}
+        for i, a in enumerate(self.sets):
+            for b in self.sets[i + 1:]:
+                shared = genes[a] & genes[b]
+                if shared:
+                    out[(a, b)] = tuple(sorted(shared))
+        return out
+
     def validate(self, library: Library) -> DormancyIndex:
         """Check every component names a signature of ``library``; return ``self``."""
         unknown = [c.set for c in self.components if c.set not in library]
@@ -95,13 +231,16 @@ class DormancyIndex:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "version": self.version,
             "description": self.description,
             "citation": self.citation,
             "components": [{"set": c.set, "sign": c.sign, "weight": c.weight} for c in self.components],
         }
+        if self.evidence is not None:
+            out["evidence"] = self.evidence.to_dict()
+        return out
 
 
 def index_from_dict(doc: Mapping[str, Any], *, where: str = "<dict>") -> DormancyIndex:
@@ -125,6 +264,7 @@ def index_from_dict(doc: Mapping[str, Any], *, where: str = "<dict>") -> Dormanc
             built.append(IndexComponent(set=str(comp["set"]), sign=comp["sign"], weight=comp.get("weight", 1.0)))
         except SignatureError as exc:
             raise SignatureError(f"{where}: {exc}") from None
+    evidence = evidence_from_dict(doc["evidence"], where=where) if doc.get("evidence") is not None else None
     try:
         return DormancyIndex(
             name=str(doc["name"]),
@@ -132,6 +272,7 @@ def index_from_dict(doc: Mapping[str, Any], *, where: str = "<dict>") -> Dormanc
             components=tuple(built),
             description=" ".join(str(doc.get("description") or "").split()),
             citation=" ".join(str(doc.get("citation") or "").split()),
+            evidence=evidence,
         )
     except SignatureError as exc:
         raise SignatureError(f"{where}: {exc}") from None
@@ -159,11 +300,17 @@ def load_index(
     Parameters
     ----------
     path_or_name
-        ``None`` for the default (``notch2_niche``), a shipped index name, a YAML path or a dict.
+        ``None`` for the default (``quiescence``, the index with evidence), a shipped index name, a
+        YAML path or a dict.
     library
         Library whose set names the components must use (default: the shipped library).
     validate
         Check the component set names against ``library``.
+
+    Returns
+    -------
+    The :class:`DormancyIndex`; ``index.evidence`` holds its ``evidence:`` block (results on labelled
+    datasets, see docs/evidence.md) or ``None``.
     """
     if isinstance(path_or_name, DormancyIndex):
         index = path_or_name

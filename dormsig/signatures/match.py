@@ -10,13 +10,20 @@ For each signature gene, in order:
    side *without* curated aliases (Ensembl/Entrez IDs -> ``ensembl``/``entrez``; outdated data
    symbols -> ``alias``). Several data IDs for one symbol: the first in data order is used.
 
-The result is a :class:`MatchReport` with, per set and part, the matched ``var_names``, the
-missing genes (with the reason) and how each gene was matched. Status per set:
+The result is a :class:`MatchReport` with, per set and part, the genes *present* in the data
+(matched ``var_names``), those *detected* (non-zero in at least ``min_detection`` of the cells or
+samples, when the data's detection rates are given), the *missing* genes (with the reason) and
+how each gene was matched. A gene present with zero counts everywhere is present, not detected.
+Status per set:
 
 ``ok``
-    every non-empty part has at least ``min(part size, min_genes)`` matched genes;
+    every non-empty part has at least ``min(part size, min_genes)`` detected genes (present genes
+    when detection is not assessed);
+``not_detected``
+    enough genes are present but some part has fewer detected genes than that: the set is kept
+    and scored with a :class:`MatchWarning` (its score rests on genes the data barely measure);
 ``below_min_genes``
-    some part has fewer: the set is kept (scores are computed) and a :class:`MatchWarning` is
+    some part has fewer present genes: the set is kept (scores are computed) and a :class:`MatchWarning` is
     issued, so that 1-3 gene marker sets stay usable on shallow data;
 ``no_overlap``
     no gene matched: :class:`~dormsig.errors.MatchError` (naming the set and the first missing
@@ -26,19 +33,23 @@ missing genes (with the reason) and how each gene was matched. Status per set:
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from dormsig.errors import DormsigError, MatchError, SignatureError
 from dormsig.signatures.model import PARTS, Library, Signature
 
-log = logging.getLogger("dormsig.signatures")
-
-STATUSES = ("ok", "below_min_genes", "no_overlap")
+STATUSES = ("ok", "not_detected", "below_min_genes", "no_overlap")
+#: Default ``min_detection``: a gene counts as detected when it is non-zero in at least 5% of the
+#: cells or samples (and in at least one). Below that it moves the scores of too few observations
+#: to separate them: in 29 bulk CTC samples, TEK (non-zero in 1) is present but not detected.
+DEFAULT_MIN_DETECTION = 0.05
+#: Undetected genes are warned about when the set falls below min_genes detected, or when they are at
+#: least this fraction of its present genes (3 of 200 Hallmark genes are only listed in the report).
+UNDETECTED_WARN_FRACTION = 0.25
 #: Orthologs backed by fewer HCOP sources are used only when they share the gene's name, the
 #: curation's rule (it rejects e.g. CXCL8 -> Cxcl15 and GABARAPL3 -> Gabarapl1 but keeps
 #: NEAT1 -> Neat1, whose lncRNA orthology has little support).
@@ -62,6 +73,7 @@ class PartMatch:
     missing: tuple[str, ...]
     missing_reason: tuple[str, ...]
     min_required: int
+    detected: tuple[str, ...] | None = None  # matched var_names detected in the data; None: not assessed
 
     @property
     def n_total(self) -> int:
@@ -69,21 +81,48 @@ class PartMatch:
 
     @property
     def n_matched(self) -> int:
+        """Genes present in the data (same as :attr:`n_present`)."""
         return len(self.matched)
 
     @property
+    def n_present(self) -> int:
+        return len(self.matched)
+
+    @property
+    def n_detected(self) -> int:
+        """Detected genes; the present ones when detection was not assessed."""
+        return self.n_present if self.detected is None else len(self.detected)
+
+    @property
+    def undetected(self) -> tuple[str, ...]:
+        """Genes present in the data but not detected (var_names)."""
+        return () if self.detected is None else tuple(g for g in self.matched if g not in set(self.detected))
+
+    @property
     def coverage(self) -> float:
-        return self.n_matched / self.n_total if self.n_total else float("nan")
+        """Detected genes / genes of the part (present genes when detection was not assessed)."""
+        return self.n_detected / self.n_total if self.n_total else float("nan")
+
+    @property
+    def present_coverage(self) -> float:
+        return self.n_present / self.n_total if self.n_total else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "n_total": self.n_total,
             "n_matched": self.n_matched,
+            "n_present": self.n_present,
+            "n_detected": self.n_detected,
+            "n_missing": len(self.missing),
             "coverage": None if not self.n_total else round(self.coverage, 6),
+            "present_coverage": None if not self.n_total else round(self.present_coverage, 6),
+            "detection_assessed": self.detected is not None,
             "min_required": self.min_required,
             "matched": list(self.matched),
             "matched_genes": list(self.matched_genes),
             "how": list(self.how),
+            "detected": list(self.matched if self.detected is None else self.detected),
+            "undetected": list(self.undetected),
             "missing": list(self.missing),
             "missing_reason": list(self.missing_reason),
         }
@@ -107,15 +146,39 @@ class SetMatch:
 
     @property
     def n_matched(self) -> int:
+        """Genes present in the data (same as :attr:`n_present`)."""
         return self.up.n_matched + self.down.n_matched
 
     @property
+    def n_present(self) -> int:
+        return self.n_matched
+
+    @property
+    def n_detected(self) -> int:
+        return self.up.n_detected + self.down.n_detected
+
+    @property
     def coverage(self) -> float:
-        return self.n_matched / self.n_total
+        """Detected genes / genes of the set (present genes when detection was not assessed)."""
+        return self.n_detected / self.n_total
+
+    @property
+    def present_coverage(self) -> float:
+        return self.n_present / self.n_total
 
     @property
     def missing(self) -> tuple[str, ...]:
         return self.up.missing + self.down.missing
+
+    @property
+    def undetected(self) -> tuple[str, ...]:
+        return self.up.undetected + self.down.undetected
+
+    def summary(self) -> str:
+        """One line: ``present 4/4, detected 3/4 (undetected: CD177), missing 0, coverage 0.75, ok``."""
+        und = f" (undetected: {', '.join(self.undetected)})" if self.undetected else ""
+        return (f"present {self.n_present}/{self.n_total}, detected {self.n_detected}/{self.n_total}{und}, "
+                f"missing {len(self.missing)}, coverage {self.coverage:.2f}, {self.status}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,7 +188,12 @@ class SetMatch:
             "signature_version": self.signature_version,
             "n_total": self.n_total,
             "n_matched": self.n_matched,
+            "n_present": self.n_present,
+            "n_detected": self.n_detected,
+            "n_missing": len(self.missing),
             "coverage": round(self.coverage, 6),
+            "present_coverage": round(self.present_coverage, 6),
+            "undetected": list(self.undetected),
             "up": self.up.to_dict(),
             "down": self.down.to_dict(),
         }
@@ -145,7 +213,8 @@ class MatchReport:
     """
 
     def __init__(self, sets: Sequence[SetMatch], *, data_species: str, id_type: str, n_vars: int,
-                 library: dict[str, str], min_genes: int | None, on_empty: str) -> None:
+                 library: dict[str, str], min_genes: int | None, on_empty: str,
+                 min_detection: float | None = None, n_obs: int | None = None) -> None:
         self._sets = {s.name: s for s in sets}
         self.data_species = data_species
         self.id_type = id_type
@@ -153,6 +222,8 @@ class MatchReport:
         self.library = dict(library)
         self.min_genes = min_genes
         self.on_empty = on_empty
+        self.min_detection = min_detection  # None: detection not assessed
+        self.n_obs = n_obs
 
     def __getitem__(self, name: str) -> SetMatch:
         try:
@@ -189,8 +260,23 @@ class MatchReport:
         s = self[name]
         return s.up.matched, s.down.matched
 
+    def shared_genes(self, names: Iterable[str] | None = None) -> dict[str, list[str]]:
+        """Data genes matched by more than one of the sets ``names`` (all sets when None): ``{gene: [sets]}``.
+
+        Use it on the components of an index: a gene in two components counts twice in the index.
+        """
+        owners: dict[str, list[str]] = {}
+        for name in (self.names if names is None else names):
+            if name not in self._sets:
+                continue
+            s = self._sets[name]
+            for gene in dict.fromkeys(s.up.matched + s.down.matched):
+                owners.setdefault(gene, []).append(name)
+        return {g: sets for g, sets in owners.items() if len(sets) > 1}
+
     def to_frame(self):
-        """One row per set: status, sizes, matched counts, coverage, how genes matched, first missing."""
+        """One row per set: status, sizes, present / detected / missing counts, coverage (detected), how genes
+        matched, the undetected and the missing genes."""
         import pandas as pd
 
         rows = []
@@ -206,23 +292,32 @@ class MatchReport:
                     "n_down_matched": s.down.n_matched,
                     "n_total": s.n_total,
                     "n_matched": s.n_matched,
+                    "n_present": s.n_present,
+                    "n_detected": s.n_detected,
+                    "n_missing": len(s.missing),
                     "coverage": s.coverage,
+                    "present_coverage": s.present_coverage,
                     "min_genes": s.min_genes,
                     "how": ";".join(f"{k}:{v}" for k, v in sorted(how.items())),
+                    "undetected": ",".join(s.undetected),
                     "missing": ",".join(s.missing),
                 }
             )
         columns = ["name", "status", "n_up", "n_up_matched", "n_down", "n_down_matched", "n_total", "n_matched",
-                   "coverage", "min_genes", "how", "missing"]
+                   "n_present", "n_detected", "n_missing", "coverage", "present_coverage", "min_genes", "how",
+                   "undetected", "missing"]
         return pd.DataFrame(rows, columns=columns).set_index("name")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able record (for ``uns["dormsig"]`` and provenance sidecars)."""
         return {
             "library": self.library,
-            "data": {"species": self.data_species, "id_type": self.id_type, "n_vars": self.n_vars},
+            "data": {"species": self.data_species, "id_type": self.id_type, "n_vars": self.n_vars,
+                     "n_obs": self.n_obs},
             "params": {"min_genes": self.min_genes, "on_empty": self.on_empty,
-                       "ortholog_min_support": ORTHOLOG_MIN_SUPPORT},
+                       "ortholog_min_support": ORTHOLOG_MIN_SUPPORT, "min_detection": self.min_detection,
+                       "detection": "not assessed" if self.min_detection is None else
+                       f"non-zero in >= {self.min_detection:g} of {self.n_obs} observations (and in >= 1)"},
             "sets": {s.name: s.to_dict() for s in self},
         }
 
@@ -299,7 +394,8 @@ def _signature_targets(genes: list[str], sig_species: str, data_species: str) ->
     return out
 
 
-def _match_one(sig: Signature, data: _DataIndex, targets: dict, min_genes: int | None) -> SetMatch:
+def _match_one(sig: Signature, data: _DataIndex, targets: dict, min_genes: int | None,
+               detected: set[str] | None = None) -> SetMatch:
     used: dict[str, str] = {}  # var_name -> signature gene that claimed it
     parts = {}
     for part in PARTS:
@@ -341,12 +437,15 @@ def _match_one(sig: Signature, data: _DataIndex, targets: dict, min_genes: int |
             missing=tuple(missing),
             missing_reason=tuple(reasons),
             min_required=sig.min_for(part, min_genes),
+            detected=None if detected is None else tuple(g for g in matched if g in detected),
         )
     up, down = parts["up"], parts["down"]
     if up.n_matched + down.n_matched == 0:
         status = "no_overlap"
     elif any(p.n_total and p.n_matched < p.min_required for p in (up, down)):
         status = "below_min_genes"
+    elif any(p.n_total and p.n_detected < p.min_required for p in (up, down)):
+        status = "not_detected"
     else:
         status = "ok"
     return SetMatch(
@@ -374,6 +473,11 @@ def _as_library(signatures: Any) -> Library:
     return read_signatures(signatures)
 
 
+def _first(genes: Sequence[str]) -> str:
+    shown = ", ".join(genes[:_N_MISSING_IN_MESSAGE])
+    return shown + (f" and {len(genes) - _N_MISSING_IN_MESSAGE} more" if len(genes) > _N_MISSING_IN_MESSAGE else "")
+
+
 def match(
     signatures: Any,
     var_names: Iterable[str],
@@ -381,6 +485,9 @@ def match(
     species: str | None = None,
     min_genes: int | None = None,
     on_empty: str = "raise",
+    detection: Mapping[str, float] | None = None,
+    min_detection: float = DEFAULT_MIN_DETECTION,
+    n_obs: int | None = None,
 ) -> MatchReport:
     """Match signatures to data genes.
 
@@ -398,17 +505,40 @@ def match(
     on_empty
         ``"raise"`` (default): a set with no gene in the data raises :class:`MatchError`;
         ``"warn"``: it is reported with status ``no_overlap`` and a :class:`MatchWarning`.
+    detection
+        Fraction of the cells or samples in which each data gene is non-zero (``{var_name: fraction}`` or
+        a Series indexed by ``var_names``; :func:`dormsig.tl.score` computes it from the data). Without
+        it, detection is not assessed and the status rests on presence alone.
+    min_detection
+        A present gene is *detected* when non-zero in at least this fraction of the observations
+        (and in at least one); recorded in the report.
+    n_obs
+        Number of observations the fractions come from (for the record and messages).
 
     Returns
     -------
     MatchReport
+
+    Examples
+    --------
+    >>> frac = pd.Series(np.asarray((adata.layers["counts"] != 0).mean(axis=0)).ravel(), index=adata.var_names)
+    >>> report = match(lib, adata.var_names, detection=frac, n_obs=adata.n_obs)  # doctest: +SKIP
+    >>> report["DORMSIG_CD177_MARKER"].summary()  # doctest: +SKIP
+    'present 4/4, detected 3/4 (undetected: CD177), missing 0, coverage 0.75, ok'
     """
     if on_empty not in ("raise", "warn"):
         raise SignatureError(f"on_empty must be 'raise' or 'warn', got {on_empty!r}")
     if min_genes is not None and (isinstance(min_genes, bool) or not isinstance(min_genes, int) or min_genes < 1):
         raise SignatureError(f"min_genes must be a positive integer, got {min_genes!r}")
+    if detection is not None:
+        if isinstance(min_detection, bool) or not isinstance(min_detection, int | float) or not 0 <= min_detection <= 1:
+            raise SignatureError(f"min_detection must be a fraction between 0 and 1, got {min_detection!r}")
     library = _as_library(signatures)
     var = [str(v) for v in var_names]
+    detected = None
+    if detection is not None:
+        rates = dict(detection.items())
+        detected = {str(g) for g, f in rates.items() if f > 0 and f >= min_detection}
     if not var:
         raise MatchError("the data have no genes (empty var_names)")
     try:
@@ -429,10 +559,11 @@ def match(
                        if not (sp == data_species and g in data.exact)})
         targets[sp] = _signature_targets(need, sp, data_species)
 
-    results = [_match_one(sig, data, targets[sig.species], min_genes) for sig in library.values()]
+    results = [_match_one(sig, data, targets[sig.species], min_genes, detected) for sig in library.values()]
     report = MatchReport(results, data_species=data_species, id_type=id_type, n_vars=len(var),
                          library={"name": library.name, "version": library.version}, min_genes=min_genes,
-                         on_empty=on_empty)
+                         on_empty=on_empty, min_detection=None if detection is None else float(min_detection),
+                         n_obs=n_obs)
 
     empty = [s for s in results if s.status == "no_overlap"]
     if empty:
@@ -448,7 +579,6 @@ def match(
             user_file = library.path if library.path and library.path != str(shipped_path()) else None
             raise MatchError(msg, path=user_file)
         text = "no gene in the data for: " + ", ".join(s.name for s in empty)
-        log.warning(text)
         warnings.warn(text, MatchWarning, stacklevel=2)
     low = [s for s in results if s.status == "below_min_genes"]
     if low:
@@ -456,6 +586,13 @@ def match(
             f"{s.name} ({'/'.join(f'{p.part} {p.n_matched} of {p.n_total}, need {p.min_required}' for p in (s.up, s.down) if p.n_total)})"
             for s in low
         )
-        log.warning(text)
+        warnings.warn(text, MatchWarning, stacklevel=2)
+    # Warn when the undetected genes matter: too few detected, or a quarter or more of the present genes.
+    quiet = [s for s in results if s.undetected and (s.status == "not_detected"
+                                                     or len(s.undetected) >= UNDETECTED_WARN_FRACTION * s.n_present)]
+    if quiet:
+        where = f"{n_obs} observations" if n_obs else "the observations"
+        text = (f"genes present but not detected (non-zero in < {min_detection:g} of {where}): " + "; ".join(
+            f"{s.name}: {_first(s.undetected)} ({s.n_detected} of {s.n_total} detected, {s.status})" for s in quiet))
         warnings.warn(text, MatchWarning, stacklevel=2)
     return report

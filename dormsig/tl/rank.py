@@ -72,6 +72,7 @@ def rank(
     alpha: float = 0.05,
     n_bins: int = 25,
     seed: int = 0,
+    cells: Any = None,
 ) -> None:
     """Rank cells by the dormancy index and call the dormant ones.
 
@@ -101,6 +102,10 @@ def rank(
         Options of the ``"permutation"`` rule.
     seed
         Seed of the mixture fit and of the random sets; recorded.
+    cells
+        Rank and call only these observations (``obs`` column and value(s), see :mod:`dormsig.tl.cells`).
+        By default, the observations ``score`` was restricted to (all when it was not). Others get
+        NaN ranks and the call ``"not_scored"``; thresholds come from the called ones only.
 
     Writes ``obs["dormsig_index"]``, ``obs["dormsig_rank"]`` (1 = highest index), ``obs["dormsig_percentile"]``
     (in the reference, 0-100), ``obs["dormsig_call"]`` (``"dormant"``/``"not_dormant"``), for the
@@ -110,6 +115,11 @@ def rank(
         raise InputError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
     values, spec = _index_values(adata, index, "AnnData")
     rec = _score_record(adata, "AnnData")
+    from dormsig.tl.cells import call_labels, expand, rank_mask
+
+    keep, cells_rec = rank_mask(adata, cells)
+    if keep is not None:
+        values = np.where(keep, values, np.nan)
     if reference is not None:
         ref_rec = _score_record(reference, "reference AnnData")
         _check_reference(rec, ref_rec)
@@ -134,7 +144,9 @@ def rank(
         dormant, threshold = _mixture(values, ref_values, seed)
         extra["threshold"] = threshold
     else:
-        pval = _permutation_pvalues(adata, rec, spec, values, n_permutations, n_bins, seed)
+        sub = adata if keep is None else adata[keep]  # null sets and expression bins from the called cells only
+        pval = expand(_permutation_pvalues(sub, rec, spec, values if keep is None else values[keep],
+                                           n_permutations, n_bins, seed), keep)
         padj = bh_adjust(pval)
         adata.obs["dormsig_pvalue"] = pval
         adata.obs["dormsig_padj"] = padj
@@ -146,15 +158,14 @@ def rank(
     adata.obs["dormsig_rank"] = ranks.astype(np.int64) if np.isfinite(ranks).all() else ranks
     pct = _percentile(values, ref_values)
     adata.obs["dormsig_percentile"] = np.where(np.isfinite(values), pct, np.nan)
-    adata.obs["dormsig_call"] = pd.Categorical(np.where(dormant, "dormant", "not_dormant"),
-                                               categories=["not_dormant", "dormant"])
+    adata.obs["dormsig_call"] = call_labels(dormant, keep)
     ref_info = None
     if reference is not None:
         ref_info = {"n_obs": int(reference.n_obs), "method": rec.get("method"),
                     "library_version": rec.get("library_version")}
     attach(adata, "rank", record("rank", method=rule, params=params, reference=ref_info,
                                  index=None if spec is None else {"name": spec[0], "version": spec[1]},
-                                 n_dormant=int(np.sum(dormant)), **extra))
+                                 n_dormant=int(np.sum(dormant)), cells=cells_rec, **extra))
 
 
 def _mixture(values: np.ndarray, ref: np.ndarray, seed: int) -> tuple[np.ndarray, float | None]:

@@ -13,10 +13,14 @@ from anndata import AnnData
 
 from dormsig.errors import InputError, MatchError
 from dormsig.provenance import attach, record
-from dormsig.tl import _registry
+from dormsig.tl import _data, _registry
 from dormsig.tl._matrix import shape
 from dormsig.tl.methods import IndexSets, MethodResult
 
+#: A set whose score sits at its floor in more than this fraction of the observations is warned about.
+FLOOR_WARN_FRACTION = 0.5
+#: Default ``min_detection`` of :func:`score` (same as :data:`dormsig.signatures.match.DEFAULT_MIN_DETECTION`).
+MIN_DETECTION = 0.05
 #: Cohort-dependent methods score a sample against the others: refused below MIN_COHORT_SAMPLES
 #: (z-scores of 1-2 samples are 0 or +-0.71 whatever the data), warned below WARN_COHORT_SAMPLES.
 MIN_COHORT_SAMPLES = 3
@@ -132,7 +136,8 @@ def _signatures_module():
     return sig if hasattr(sig, "match") else None
 
 
-def _match(signatures, var_names: pd.Index, min_genes: int | None, species: str | None = None):
+def _match(signatures, var_names: pd.Index, min_genes: int | None, species: str | None = None,
+           detection: pd.Series | None = None, min_detection: float = MIN_DETECTION):
     """A match report with ``.matched(name)``, ``.to_dict()``, the set names and the library version."""
     sig = _signatures_module()
     if sig is None:  # fallback kept for plain dicts only
@@ -145,7 +150,9 @@ def _match(signatures, var_names: pd.Index, min_genes: int | None, species: str 
     with warnings.catch_warnings():
         # a set with no gene is reported by score() (NaN column + warning), once
         warnings.filterwarnings("ignore", message="no gene in the data for")
-        report = sig.match(signatures, var_names, species=species, min_genes=min_genes, on_empty="warn")
+        kw = {} if detection is None else {"detection": detection, "min_detection": min_detection,
+                                             "n_obs": detection.attrs.get("n_obs")}
+        report = sig.match(signatures, var_names, species=species, min_genes=min_genes, on_empty="warn", **kw)
     names = _report_names(report, signatures)
     lib = getattr(report, "library", None)
     version = lib.get("version") if isinstance(lib, dict) else getattr(signatures, "version", None)
@@ -225,16 +232,19 @@ def score(
     adata: AnnData,
     signatures=None,
     *,
-    method: str = "ucell",
+    method: str = "auto",
     index: Any = "default",
     layer: str | None = None,
     threads: int | None = None,
     chunk_size: int = 20000,
     seed: int = 0,
     min_genes: int | None = None,
-    max_rank: int = 1500,
+    max_rank: int | None = None,
     species: str | None = None,
     copy: bool = False,
+    data_kind: str = "auto",
+    min_detection: float = MIN_DETECTION,
+    cells: Any = None,
     **method_kwargs: Any,
 ) -> AnnData | None:
     """Score gene sets in every cell or sample.
@@ -249,8 +259,9 @@ def score(
         ``None`` (the sets of the dormancy index), names from the shipped library, a
         ``dormsig.signatures.Library``, or a dict ``{name: genes}`` / ``{name: {"up": [...], "down": [...]}}``.
     method
-        ``"ucell"`` (default), ``"aucell"``, ``"singscore"`` (single-sample); ``"scanpy"``, ``"zmean"``,
-        ``"ssgsea"``, ``"gsva"`` (cohort-dependent: scores change with the samples scored together).
+        ``"auto"`` (default: follows the data, see Notes), ``"ucell"``, ``"aucell"``, ``"singscore"``
+        (single-sample); ``"scanpy"``, ``"zmean"``, ``"ssgsea"``, ``"gsva"`` (cohort-dependent: scores
+        change with the samples scored together).
     index
         Dormancy index (name, path, ``DormancyIndex`` or ``{"name", "version", "components": [{"set",
         "sign", "weight"}]}``); its value is added as column ``dormancy_index`` when all its sets are scored.
@@ -266,11 +277,23 @@ def score(
     min_genes
         Sets with fewer matched genes are scored with a warning.
     max_rank
-        UCell rank cap.
+        UCell rank cap; ``None`` follows the data: 1500 on single cells (UCell's default), the number
+        of genes on bulk samples.
     species
         Species of the data for matching (``"human"``/``"mouse"``); detected from ``var_names`` when None.
     copy
         Return a scored copy instead of writing into ``adata``.
+    data_kind
+        ``"auto"`` (detected: the rule of :mod:`dormsig.tl._data`, the one DE uses), ``"bulk"`` or
+        ``"single_cell"``.
+    min_detection
+        A signature gene counts as detected when non-zero in at least this fraction of the observations
+        (and in one); the match report gives present, detected and missing genes, and a set is ``ok``
+        only with enough detected genes.
+    cells
+        Score only these observations: an ``obs`` column and value(s), e.g. ``"cell_type=malignant"``,
+        ``{"cell_type": ["a", "b"]}`` (see :mod:`dormsig.tl.cells`). Others get NaN scores;
+        ``obs["dormsig_scored"]`` marks the selection and the score record stores it (``"cells"``).
     **method_kwargs
         Passed to the method (``w_neg``, ``n_up``, ``centre``...).
 
@@ -278,12 +301,26 @@ def score(
     -------
     The scored copy with ``copy=True``, else ``None``. Writes ``obsm["dormsig_scores"]`` (cells x sets
     and ``dormancy_index``), ``obs["dormsig_<set>"]`` and ``uns["dormsig"]["score"]`` (provenance:
-    method and its metadata record, parameters incl. seed/max_rank/threads, library version, index
-    name/version, the match report and the matched genes). singscore also writes
-    ``obsm["dormsig_singscore_dispersion"]``.
+    method and why it was chosen, the data profile, its metadata record, parameters incl.
+    seed/max_rank/threads, library version, index name/version and genes its components share,
+    the match report and the matched genes, the fraction of observations at each set's floor, and
+    the warnings). singscore also writes ``obsm["dormsig_singscore_dispersion"]``.
 
     Notes
     -----
+    - ``method="auto"``: UCell (max_rank 1500) on single cells; singscore on bulk samples. On bulk
+      every gene is expressed, and UCell's single-cell cap ranks most set genes beyond it: on the 29
+      CTC samples (16k genes) the 3-gene HSC-mimicry set scored 0 in 28 samples and the CD177 set in
+      27. Uncapped (max_rank = number of genes) UCell and singscore agree on one-sided sets (Spearman
+      >= 0.98 on CTC, the same samples at the floor), but UCell clips signed sets at
+      ``max(0, up - down)`` (WIECEK2023_G0_ARREST at 0 in 9 of 29 samples, DORMANCY_KIM2012 in 20)
+      where singscore, made for bulk samples (Foroutan et al. 2018), keeps the difference. The choice
+      and its reason are in ``uns["dormsig"]["score"]["params"]``.
+    - A set whose score equals its floor in more than half of the observations gets a warning (and
+      ``warnings`` in the record): the floor is the score of an observation with none of the set's
+      genes detected (ucell, singscore), or the lowest score observed (other methods). Those
+      observations are tied, not low.
+    - Index components that share genes are warned about: such a gene counts twice in the index.
     - NaN or infinite values raise :class:`~dormsig.errors.InputError` naming the first such cell.
     - All-zero cells are scored, never NaN: ucell gives 0 (every gene at ``max_rank``), aucell the
       value implied by its fixed tie order, singscore the lowest up / highest down part.
@@ -292,19 +329,40 @@ def score(
     - A set with no gene in the data gets NaN scores and a warning; the index then is not computed.
     - Input that looks genes x cells (signature genes found in ``obs_names``) raises ``InputError``.
     """
-    info = _registry.info(method)
-    if info.cohort_dependent and adata.n_obs < MIN_COHORT_SAMPLES:
-        raise InputError(f"method {method!r} scores each sample against the others and needs at least "
-                         f"{MIN_COHORT_SAMPLES} samples, got {adata.n_obs}; use ucell, aucell or singscore")
-    if info.cohort_dependent and adata.n_obs < WARN_COHORT_SAMPLES:
-        warnings.warn(f"method {method!r} scores each sample against the other {adata.n_obs - 1}: with fewer than "
-                      f"{WARN_COHORT_SAMPLES} samples its scores are unstable", UserWarning, stacklevel=2)
+    if cells is not None:  # score the selection as its own AnnData, then write back (NaN elsewhere)
+        from dormsig.tl.cells import score_restricted
+
+        params = {k: v for k, v in locals().items() if k not in ("adata", "cells", "copy", "method_kwargs")}
+        return score_restricted(score, adata, cells, copy=copy, kwargs={**params, **method_kwargs})
+    if method != "auto":
+        info = _registry.info(method)  # an unknown method fails before the data are read
+        if info.cohort_dependent and adata.n_obs < MIN_COHORT_SAMPLES:
+            raise InputError(f"method {method!r} scores each sample against the others and needs at least "
+                             f"{MIN_COHORT_SAMPLES} samples, got {adata.n_obs}; use ucell, aucell or singscore")
+        if info.cohort_dependent and adata.n_obs < WARN_COHORT_SAMPLES:
+            warnings.warn(f"method {method!r} scores each sample against the other {adata.n_obs - 1}: with fewer "
+                          f"than {WARN_COHORT_SAMPLES} samples its scores are unstable", UserWarning, stacklevel=2)
     if copy and adata.isbacked:
         raise InputError(f"{adata.filename}: copy=True is not supported for backed AnnData; score in place")
     adata = adata.copy() if copy else adata
     var_names = pd.Index(adata.var_names.astype(str))
     if not var_names.is_unique:
         raise InputError("AnnData var_names are not unique; run adata.var_names_make_unique() or dormsig.pp.harmonise_genes")
+    if layer is not None and layer not in adata.layers:
+        raise InputError(f"layer {layer!r} not found (layers: {sorted(adata.layers)})")
+    if isinstance(min_detection, bool) or not isinstance(min_detection, int | float) or not 0 <= min_detection <= 1:
+        raise InputError(f"min_detection must be a fraction between 0 and 1, got {min_detection!r}")
+    profile = _data.profile(adata, layer=layer, kind=data_kind, chunk_size=chunk_size)
+    requested = method
+    if method == "auto":
+        method, method_reason = _registry.default_method(profile.kind)
+    else:
+        method_reason = "given"
+    info = _registry.info(method)
+    if max_rank is None:
+        max_rank, max_rank_reason = _registry.default_max_rank(profile.kind, adata.n_vars)
+    else:
+        max_rank_reason = "given"
     idx_spec = _resolve_index(index)
     if signatures is None:
         if idx_spec is None:
@@ -312,11 +370,17 @@ def score(
         signatures = _index_signatures(idx_spec)
     elif isinstance(signatures, list | tuple) and all(isinstance(s, str) for s in signatures):
         signatures = _library_subset(list(signatures))
-    try:
-        report, names, lib_version = _match(signatures, var_names, min_genes, species)
-    except MatchError as exc:
-        err = _transposed_error(signatures, adata, species)
-        raise (err or exc) from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            report, names, lib_version = _match(signatures, var_names, min_genes, species, profile.detection,
+                                                min_detection)
+        except MatchError as exc:
+            err = _transposed_error(signatures, adata, species)
+            raise (err or exc) from None
+    notes = [str(w.message) for w in caught]
+    for w in caught:  # passed on to the caller (the CLI prints them)
+        warnings.warn_explicit(w.message, w.category, __file__, 0)
     if isinstance(signatures, Mapping):  # keep the caller's order
         order = {str(k): i for i, k in enumerate(signatures)}
         names = sorted(names, key=lambda n: order.get(n, len(order)))
@@ -328,11 +392,10 @@ def score(
                                 "(dormsig.pp.harmonise_genes) or pass species=")
     for n, k in sizes.items():
         if k == 0:
-            warnings.warn(f"signature {n!r} has no gene in the data; its score is NaN", UserWarning, stacklevel=2)
+            notes.append(_warn(f"signature {n!r} has no gene in the data; its score is NaN"))
         elif min_genes is not None and k < min_genes and isinstance(report, _FallbackReport):
             # (dormsig.signatures.match warns itself for its reports)
-            warnings.warn(f"signature {n!r} has {k} genes in the data (< min_genes={min_genes}); scored anyway",
-                          UserWarning, stacklevel=2)
+            notes.append(_warn(f"signature {n!r} has {k} genes in the data (< min_genes={min_genes}); scored anyway"))
     scored = [n for n in names if sizes[n] > 0]
     sets = {n: (var_names.get_indexer(matched[n][0]), var_names.get_indexer(matched[n][1])) for n in scored}
 
@@ -345,11 +408,24 @@ def score(
     table = pd.DataFrame(np.nan, index=adata.obs_names, columns=names, dtype=np.float64)
     if scored:
         table.loc[:, scored] = res.scores
+    floors = _floors(table[scored], sets, method, adata.n_vars, max_rank=max_rank, **method_kwargs)
+    low = {n: f for n, f in floors.items() if f["fraction"] > FLOOR_WARN_FRACTION}
+    if low:
+        what = "samples" if profile.kind == "bulk" else "cells"
+        notes.append(_warn(
+            f"sets at their floor score (no gene of the set detected, or tied at the lowest value) in more than "
+            f"half of the {adata.n_obs} {what}, whose scores are then tied, not low: "
+            + "; ".join(f"{n} {f['n']}/{adata.n_obs} at {f['value']:.4g}" for n, f in low.items())))
     index_rec = None
     if idx_spec is not None:
         name, version, comps = idx_spec
         index_rec = {"name": name, "version": version,
                      "components": [{"set": s, "sign": sg, "weight": w} for s, sg, w in comps]}
+        shared = _shared_genes(matched, [s for s, _, _ in comps])
+        index_rec["shared_genes"] = shared
+        if shared:
+            notes.append(_warn(f"index {name!r}: components share genes, which the index counts more than once: "
+                               + "; ".join(f"{g} ({', '.join(owners)})" for g, owners in shared.items())))
         if all(s in scored for s, _, _ in comps):
             table[INDEX_COLUMN] = combine_index(table, comps).to_numpy()
             index_rec["computed"] = True
@@ -363,15 +439,63 @@ def score(
         if scored:
             extra.loc[:, scored] = values
         adata.obsm[f"dormsig_{method}_{key}"] = extra
-    params = {"method": method, "layer": layer, "threads": threads, "chunk_size": chunk_size, "seed": seed,
-              "min_genes": min_genes, "max_rank": max_rank, **{k: _plain(v) for k, v in method_kwargs.items()},
-              **res.params}
-    rec = record("score", method=method, params=params, method_info=info.to_dict(),
+    params = {"method": method, "method_requested": requested, "method_reason": method_reason,
+              "data_kind": profile.kind, "layer": layer, "threads": threads, "chunk_size": chunk_size,
+              "seed": seed, "min_genes": min_genes, "min_detection": float(min_detection),
+              "max_rank": int(max_rank) if method == "ucell" else None,
+              "max_rank_reason": max_rank_reason if method == "ucell" else "not used",
+              **{k: _plain(v) for k, v in method_kwargs.items()}, **res.params}
+    summaries = {n: report[n].summary() for n in names if hasattr(report, "__getitem__")}
+    rec = record("score", method=method, params=params, method_info=info.to_dict(), data=profile.to_dict(),
                  library_version=None if lib_version is None else str(lib_version), index=index_rec,
-                 match=report.to_dict(), sets=names, n_genes_matched=sizes,
+                 match=report.to_dict(), match_summary=summaries, sets=names, n_genes_matched=sizes,
+                 floor={n: {"fraction": round(f["fraction"], 6), "value": f["value"]} for n, f in floors.items()},
+                 warnings=notes,
                  genes={n: {"up": list(map(str, matched[n][0])), "down": list(map(str, matched[n][1]))} for n in names})
     attach(adata, "score", rec)
     return adata if copy else None
+
+
+def _warn(text: str) -> str:
+    warnings.warn(text, UserWarning, stacklevel=3)
+    return text
+
+
+def _floors(table: pd.DataFrame, sets: IndexSets, method: str, n_genes: int, **kwargs: Any) -> dict[str, dict]:
+    """Per set: its floor score and the number/fraction of observations there.
+
+    The floor of ucell and singscore is the score of an observation with no set gene detected (an
+    all-zero row, scored by the method itself); for the other methods it is the lowest score observed.
+    """
+    if table.empty or not len(table):
+        return {}
+    if method in ("ucell", "singscore"):
+        import scipy.sparse as sp
+
+        zero = _compute(sp.csr_matrix((1, n_genes), dtype=np.float64), sets, method=method, **kwargs).scores[0]
+        floor = dict(zip(table.columns, zero.tolist(), strict=True))
+    elif len(table) < 2:
+        return {}  # a lowest value needs at least two observations
+    else:
+        floor = table.min().to_dict()
+    out = {}
+    for name in table.columns:
+        values = table[name].to_numpy(dtype=np.float64)
+        at = np.isclose(values, floor[name], rtol=0, atol=1e-12)
+        out[name] = {"value": float(floor[name]), "n": int(at.sum()), "fraction": float(at.mean())}
+    return out
+
+
+def _shared_genes(matched: Mapping[str, tuple], components: Sequence[str]) -> dict[str, list[str]]:
+    """``{gene: [components]}`` for the data genes matched by more than one index component."""
+    owners: dict[str, list[str]] = {}
+    for name in components:
+        if name not in matched:
+            continue
+        up, down = matched[name]
+        for gene in dict.fromkeys([*up, *down]):
+            owners.setdefault(str(gene), []).append(name)
+    return {g: o for g, o in owners.items() if len(o) > 1}
 
 
 def _plain(value):
