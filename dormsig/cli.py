@@ -1,7 +1,8 @@
 """The ``dormsig`` command line: a thin shell over the library.
 
 Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback), 1 internal error,
-3 ``verify`` found that an output no longer matches its inputs, 130 interrupted (SIGINT).
+3 ``verify`` found that an output no longer matches its inputs, 130 interrupted (SIGINT), 143 terminated
+(SIGTERM); an interrupted or terminated command removes what it wrote.
 Every output gets a ``<output>.provenance.json`` beside it; outputs are written atomically and an
 existing output is replaced only with ``--force``; an input is never overwritten.
 """
@@ -749,14 +750,23 @@ def verify_cmd(output):
 
 
 # --------------------------------------------------------------------------- entry point
-_INTERRUPTED = False
+_INTERRUPTED = 0  # the signal number that interrupted the command, 0 if none
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
     # Remember the signal: libraries (pandas' C parser, h5py) may wrap the KeyboardInterrupt in their own error.
+    # SIGTERM (a scheduler's time limit, `kill`) takes the same path, so staged and partial outputs are removed.
     global _INTERRUPTED
-    _INTERRUPTED = True
+    _INTERRUPTED = signum
     raise KeyboardInterrupt
+
+
+def _interrupted() -> int:
+    if _INTERRUPTED == signal.SIGTERM:
+        click.echo("dormsig: terminated", err=True)
+        return 128 + signal.SIGTERM
+    click.echo("dormsig: interrupted", err=True)
+    return EXIT_INTERRUPTED
 
 
 def _usage_line(exc: click.ClickException) -> str:
@@ -771,15 +781,15 @@ def _usage_line(exc: click.ClickException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: map errors to exit codes, one line each, no traceback."""
     global _INTERRUPTED
-    _INTERRUPTED = False
+    _INTERRUPTED = 0
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _on_sigint)
+        signal.signal(signal.SIGTERM, _on_sigint)
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="dormsig", standalone_mode=False)
     except DormsigError as exc:
         if _INTERRUPTED:
-            click.echo("dormsig: interrupted", err=True)
-            return EXIT_INTERRUPTED
+            return _interrupted()
         click.echo(f"dormsig: error: {for_people(str(exc))}", err=True)
         return EXIT_BAD_INPUT
     except click.exceptions.Exit as exc:
@@ -787,18 +797,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:  # usage errors: one line, not click's usage block
         click.echo(f"dormsig: error: {_usage_line(exc)}", err=True)
         return EXIT_BAD_INPUT
-    except click.exceptions.Abort:
-        click.echo("dormsig: interrupted", err=True)
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        click.echo("dormsig: interrupted", err=True)
-        return EXIT_INTERRUPTED
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        return _interrupted()
     except SystemExit as exc:
         return int(exc.code or 0)
     except Exception as exc:  # an internal error: a bug, not the user's fault
         if _INTERRUPTED:
-            click.echo("dormsig: interrupted", err=True)
-            return EXIT_INTERRUPTED
+            return _interrupted()
         if "--verbose" in sys.argv or "-v" in sys.argv:
             raise
         text = " ".join(str(exc).split())[:120]
