@@ -266,30 +266,30 @@ def _choose_statistic(df: pd.DataFrame, stat_column: str | None, source: str) ->
         values = _numeric(df[stat_column])
         if values.notna().sum() == 0:
             raise InputError(f"statistic column {stat_column!r} has no numeric value; name another ranking "
-                             "column with --stat (stat=)", path=source)
+                             "column with stat=", path=source)
         return values, str(stat_column), str(stat_column)
     scol = _find(df.columns, STAT_COLUMNS)
     if scol is not None:
         values = _numeric(df[scol])
         if values.notna().sum() == 0:
             raise InputError(f"statistic column {str(scol)!r} is empty (all NA or not numbers); name another "
-                             "ranking column with --stat (stat=), e.g. a log fold change", path=source)
+                             "ranking column with stat=, e.g. a log fold change", path=source)
         return values, str(scol), str(scol)
     if lfc is not None and pcol is not None:
         sign, p = np.sign(_numeric(df[lfc])), _numeric(df[pcol])
         if (sign.notna() & p.notna()).sum() == 0:
             raise InputError(f"columns {str(lfc)!r} and {str(pcol)!r} have no gene with both values; name a ranking "
-                             "column with --stat (stat=)", path=source)
+                             "column with stat=", path=source)
         # p = 0 (underflow in the DE tool) ranks at the extreme, beyond 1e-300.
         return sign * -np.log10(p.clip(lower=1e-300)), f"sign({lfc}) * -log10({pcol})", None
     if lfc is not None:
         values = _numeric(df[lfc])
         if values.notna().sum() == 0:
             raise InputError(f"log fold-change column {str(lfc)!r} is empty (all NA or not numbers); name a "
-                             "ranking column with --stat (stat=)", path=source)
+                             "ranking column with stat=", path=source)
         return values, str(lfc), str(lfc)
     raise FormatError(f"no statistic (stat/t/z/score) nor log fold change (log2FoldChange/logFC) column in "
-                      f"{_shown(df.columns, 5)}; name the ranking column with --stat (stat=)", path=source)
+                      f"{_shown(df.columns, 5)}; name the ranking column with stat=", path=source)
 
 
 def detect_partial(table: pd.DataFrame) -> tuple[bool, str]:
@@ -411,7 +411,7 @@ def as_de_table(
     out = out[keep]
     if out.empty:
         raise InputError(f"no gene has both a name in column {gcol!r} and a numeric {metric!r}; check "
-                         "--gene-column and --stat", path=source)
+                         "gene_column= and stat=", path=source)
     info: dict[str, Any] = {"species": species, "n_recognised": None}
     if harmonise:
         new, info = _harmonise(out["gene"], species)

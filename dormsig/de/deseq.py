@@ -311,7 +311,8 @@ def deseq(
         vals = dm[col].to_numpy()
         if set(np.unique(vals)) <= {0, 1} and vals.sum() == 1 and col != "Intercept":
             log.warning("%s: design column %r is carried by one sample only; that sample is fitted exactly "
-                        "and adds nothing to the dispersion estimates", what, col)
+                        "and adds nothing to the dispersion estimates; merge that level with another or drop the "
+                        "sample", what, col)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

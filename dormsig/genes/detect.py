@@ -70,8 +70,7 @@ def _looks_mouse_case(name: str) -> bool:
 
 def species_evidence(ids: Sequence[str]) -> dict:
     """The numbers :func:`detect_species` decides on (also recorded in provenance)."""
-    from dormsig.genes import tables
-    from dormsig.genes.resolve import official_symbols
+    from dormsig.genes import tables  # the tables load on first use only
 
     ids = [str(i).strip() for i in ids]
     kinds = [classify(i) for i in ids]
@@ -87,7 +86,7 @@ def species_evidence(ids: Sequence[str]) -> dict:
         ev["entrez_mouse_fraction"] = sum(i in mouse_ids for i in entrez) / len(entrez)
     syms = [i for i, k in zip(ids, kinds, strict=True) if k == "symbol"]
     if syms:
-        human, mouse = official_symbols("human"), official_symbols("mouse")
+        human, mouse = tables.official("human"), tables.official("mouse")
         ev["symbol_human_fraction"] = sum(s in human for s in syms) / len(syms)
         ev["symbol_mouse_fraction"] = sum(s in mouse for s in syms) / len(syms)
         lettered = [s for s in syms if any(c.isalpha() for c in s)]

@@ -163,7 +163,7 @@ def harmonise(
         adata._init_as_actual(new)  # the same in-place replacement anndata uses in _inplace_subset_var
         adata_out = adata
         if has_counts:
-            from dormsig.pp import normalise
+            from dormsig._normalise import normalise
 
             norm = adata_out.uns.get(UNS_KEY, {}).get("normalise", {})
             target_sum = norm.get("params", {}).get("target_sum") if isinstance(norm, dict) else None

@@ -81,13 +81,13 @@ def _build_index(species: str) -> _Index:
     if species == "human":
         genes, aliases = tables.human_genes(), tables.human_aliases()
         ens = tables.human_ensembl()
-        official = frozenset(genes["symbol"])
+        official = tables.official("human")
         with_entrez = genes[genes["entrez_id"] != ""]
         entrez = _multimap(with_entrez["entrez_id"], with_entrez["symbol"])
     else:
         genes, aliases = tables.mouse_genes(), tables.mouse_aliases()
         ens = genes[genes["ensembl_id"] != ""]
-        official = frozenset(genes["symbol"])
+        official = tables.official("mouse")
         ment = tables.mouse_entrez()
         entrez = _multimap(ment["entrez_id"], ment["symbol"])
     by_kind = {k: aliases[aliases["kind"].isin(kinds)] for k, kinds in

@@ -92,3 +92,10 @@ def orthologs() -> pd.DataFrame:
     df = _read("orthologs_human_mouse.tsv.gz")
     df["n_support"] = df["n_support"].astype(int)
     return df
+
+
+@lru_cache(maxsize=2)
+def official(species: str) -> frozenset[str]:
+    """Current official symbols of ``"human"`` (HGNC/NCBI) or ``"mouse"`` (MGI) as shipped."""
+    genes = human_genes() if species == "human" else mouse_genes()
+    return frozenset(genes["symbol"])

@@ -170,7 +170,7 @@ def choose_sparse(counts: Any, sparse: str | bool) -> bool:
 
 def build(parsed: Parsed, path: str | os.PathLike) -> AnnData:
     """Validate counts and build the AnnData (counts layer, dtype, sparsity, unique names, X)."""
-    from dormsig.pp import normalise
+    from dormsig._normalise import normalise
 
     obs_names = [str(n) for n in parsed.obs_names]
     var_names = [str(n) for n in parsed.var_names]

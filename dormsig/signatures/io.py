@@ -28,6 +28,7 @@ from dormsig.signatures.model import (
     Signature,
     Source,
 )
+from dormsig.signatures.sources import _load_yaml, parse_sources, shipped_sources
 
 #: Fields every shipped (library) signature file must have.
 REQUIRED_LIBRARY_FIELDS = (
@@ -39,38 +40,6 @@ _FORMATS = {".gmt": "gmt", ".gmx": "gmx", ".yaml": "yaml", ".yml": "yaml", ".jso
 
 
 # -- sources ---------------------------------------------------------------------------------
-def parse_sources(doc: Mapping[str, Any], *, where: str) -> dict[str, Source]:
-    """A bibliography mapping (key -> {citation, doi, pmid, url, note, licence}) into Sources."""
-    if not isinstance(doc, Mapping):
-        raise SignatureError(f"{where}: sources must be a mapping of key -> entry")
-    out = {}
-    for key, entry in doc.items():
-        if isinstance(entry, str):
-            entry = {"citation": entry}
-        if not isinstance(entry, Mapping) or not (entry.get("citation") or entry.get("cite")):
-            raise SignatureError(f"{where}: source {key!r} needs a 'citation'")
-        out[str(key)] = Source(
-            key=str(key),
-            citation=str(entry.get("citation") or entry.get("cite")),
-            doi=_opt(entry.get("doi")),
-            pmid=_opt(entry.get("pmid")),
-            url=_opt(entry.get("url")),
-            note=_opt(entry.get("note")),
-            licence=_opt(entry.get("licence") or entry.get("license")),
-        )
-    return out
-
-
-def _opt(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _shipped_sources() -> dict[str, Source]:
-    from dormsig.signatures.library import shipped_sources
-
-    return shipped_sources()
-
-
 # -- one signature from a mapping ------------------------------------------------------------
 def _gene_entries(entries: Any, part: str, default: Mapping | None, where: str) -> tuple[list[str], list[dict]]:
     if entries is None:
@@ -147,7 +116,7 @@ def signature_from_dict(
         sources = []
         for key in raw_sources:
             if key not in bib:
-                shipped = _shipped_sources()
+                shipped = shipped_sources()
                 if key not in shipped:
                     raise SignatureError(f"{where}: unknown source key {key!r}; known keys: {', '.join(sorted(bib) or sorted(shipped))}")
                 bib[key] = shipped[key]
@@ -166,7 +135,7 @@ def signature_from_dict(
                 continue
             if src not in keys:
                 # A gene citing a key that the set does not list is a curation error, not a lookup miss.
-                known = _shipped_sources()
+                known = shipped_sources()
                 hint = "" if src in known else " (not in the bibliography either)"
                 raise SignatureError(f"{where}: gene {rec['gene']!r} cites unknown source key {src!r}{hint}; set sources: {', '.join(sorted(keys)) or 'none'}")
             evidence.append(
@@ -407,6 +376,36 @@ def _load_structured(path: Path, fmt: str) -> Any:
         raise SignatureError(f"cannot parse {fmt.upper()}: {msg}", path=path) from None
 
 
+def read_library_dir(path: str | os.PathLike) -> Library:
+    """Read a library directory (``library.yaml``, ``sources.yaml``, ``sets/*.yaml``) strictly.
+
+    Every file in ``sets/`` must be listed in ``library.yaml`` and vice versa, and each file's
+    ``name`` must equal its file name, so that a forgotten or renamed file is caught.
+    """
+    path = Path(path)
+    meta = _load_yaml(path / "library.yaml")
+    for key in ("name", "version", "sets"):
+        if not isinstance(meta, dict) or key not in meta:
+            raise SignatureError(f"missing required field {key!r}", path=path / "library.yaml")
+    sources = parse_sources(_load_yaml(path / "sources.yaml") or {}, where=str(path / "sources.yaml"))
+    files = {p.stem: p for p in sorted((path / "sets").glob("*.yaml"))}
+    listed = [str(n) for n in meta["sets"]]
+    unlisted = sorted(set(files) - set(listed))
+    if unlisted:
+        raise SignatureError(f"set file(s) not listed in library.yaml: {', '.join(unlisted)}", path=path / "sets")
+    sigs = []
+    for name in listed:
+        if name not in files:
+            raise SignatureError(f"set {name!r} is listed in library.yaml but sets/{name}.yaml is missing", path=path)
+        file = files[name]
+        doc = _load_yaml(file)
+        sig = signature_from_dict(doc, where=str(file), bibliography=sources, strict=True)
+        if sig.name != name:
+            raise SignatureError(f"name {sig.name!r} differs from the file name {name!r}", path=file)
+        sigs.append(sig)
+    return Library(sigs, version=str(meta["version"]), name=str(meta["name"]), sources=sources, path=str(path))
+
+
 def read_signatures(obj_or_path: Any, *, format: str | None = None, species: str | None = None) -> Library:  # noqa: A002
     """Read signatures from a file, a directory, a dict or signature objects into a :class:`Library`.
 
@@ -427,8 +426,6 @@ def read_signatures(obj_or_path: Any, *, format: str | None = None, species: str
     if isinstance(obj_or_path, str | os.PathLike):
         path = Path(obj_or_path)
         if path.is_dir():
-            from dormsig.signatures.library import read_library_dir
-
             return read_library_dir(path)
         fmt = (format or _FORMATS.get(path.suffix.lower()) or "").lower()
         if fmt not in ("gmt", "gmx", "yaml", "json"):
