@@ -530,11 +530,14 @@ def _index_evidence(b: _Builder, uns: Mapping[str, Any]) -> list[str]:
         index = None
     if index is None or index.evidence is None or index.version != version:
         return parts + [_absent(f"no recorded evidence for index {name} {version}")]
-    cols = [c for c in ("dataset", "metric", "value", "n", "ci95", "proliferation", "wiecek", "note")
-            if c in index.evidence_table().columns]
+    table = index.evidence_table()
+    cols = [c for c in ("dataset", "target", "role", "metric", "value", "n", "ci95", "proliferation", "wiecek",
+                        "wiecek_zscore", "note") if c in table.columns]
+    if "note" in table:  # most rows have none: an empty cell, not "NA"
+        table["note"] = table["note"].fillna("")
     parts.append("<h3>Evidence: agreement with experimentally labelled public data (docs/evidence.md)</h3>")
     parts.append(f"<p>{_e(index.evidence.method)} Design: {_e(index.evidence.design)}.</p>")
-    parts.append(_table(index.evidence_table()[cols], max_rows=max(b.max_rows, len(index.evidence.results))))
+    parts.append(_table(table[cols], max_rows=max(b.max_rows, len(index.evidence.results))))
     return parts
 
 
