@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dormsig.errors import SignatureError
@@ -149,6 +150,25 @@ def test_goal_shortfall_on_real_data(lrc_result, harness, lib):
     for metric in ("auroc", "spearman"):
         mine = [r for r in rows if r.metric == metric]
         assert np.mean([r.value for r in mine]) > np.mean([r.proliferation for r in mine])
+
+
+def test_design_choice_reads_only_the_training_columns(harness):
+    """choose_candidate: the best two-arm design on LRC and REF; held-out columns and one-arm designs never matter."""
+    metrics = list(harness.METRICS)
+    rows = [f"cand:{n}" for n in harness.CANDIDATES]
+    cols = [m.key for m in metrics]
+    table = pd.DataFrame(0.5, index=rows, columns=cols)
+    table.loc["cand:P.5 D1", ["LRC", "REF"]] = [0.845, 0.551]  # 2*0.845-1 = 0.69; mean with 0.551 = 0.6205
+    table.loc["cand:P1 D1 (no G0 up half)", ["LRC", "REF"]] = [0.824, 0.549]  # 0.5985
+    table.loc["cand:D1 (G0 down half alone)", ["LRC", "REF"]] = [0.99, 0.99]  # one arm: excluded
+    assert harness.choose_candidate(table, metrics) == "P.5 D1"
+    table.loc["cand:P1 D1 (no G0 up half)", [c for c in cols if c not in harness.TRAIN]] = 1.0  # held out
+    assert harness.choose_candidate(table, metrics) == "P.5 D1"
+    table.loc["cand:P1 D1 (no G0 up half)", "REF"] = 0.6  # training: 0.624 > 0.6205
+    assert harness.choose_candidate(table, metrics) == "P1 D1 (no G0 up half)"
+    # The shipped index is the chosen design, component for component.
+    comps, both_arms, _ = harness.CANDIDATES["P.5 D1"]
+    assert both_arms and [(c.set, c.sign, c.weight) for c in load_index("quiescence").components] == comps
 
 
 def test_auroc_and_spearman_by_hand(harness):
