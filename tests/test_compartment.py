@@ -261,8 +261,9 @@ def test_cli_score_with_and_without_cells(tmp_path):
     assert f"{n_normal} of {n_calls} dormant calls express markers of a non-tumour compartment" in plain.stdout
     assert "--cells COLUMN=VALUE" in plain.stdout and "cells='" not in plain.stdout
     side = json.loads(Path(f"{tmp_path / 'all.tsv'}.provenance.json").read_text())
-    # independent reference: the authors' annotation (copy-number based) of the dormant calls
-    assert side["compartment"]["n_calls_outside"] == n_normal == 10
+    # independent reference: the authors' annotation (copy-number based) of the dormant calls; how many
+    # there are follows the index (11 of 19 with quiescence 2026.12.1: non-cycling cells look quiescent)
+    assert side["compartment"]["n_calls_outside"] == n_normal
 
     only = _cli("score", str(h5ad), "--out", str(tmp_path / "malignant.tsv"), "--cells", "malignant=yes",
                 "--data-kind", "single_cell")
