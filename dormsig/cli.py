@@ -440,6 +440,29 @@ def _index_note(adata, step: str = "score") -> str:
     return f"dormancy index {rec['name']} {rec.get('version', '')}".rstrip() + done
 
 
+def _evidence_note(adata) -> str | None:
+    """The index's evidence in one line (two primary datasets against proliferation alone and Wiecek), or None."""
+    from dormsig.errors import DormsigError
+    from dormsig.signatures import load_index
+
+    rec = adata.uns.get("dormsig", {}).get("score", {}).get("index")
+    if not isinstance(rec, dict) or not rec.get("name"):
+        return None
+    try:
+        index = load_index(str(rec["name"]))
+    except DormsigError:  # a user's index file: no shipped evidence
+        return None
+    if index.evidence is None or index.version != str(rec.get("version", "")):
+        return None
+    rows = [r for r in index.evidence.results if str(r.role).startswith("primary")
+            and r.value is not None and r.proliferation is not None][:2]
+    if not rows:
+        return None
+    parts = [f"{r.dataset} {r.metric} {r.value:.2f} (proliferation alone {r.proliferation:.2f}"
+             + (f", Wiecek z-score {r.wiecek_zscore:.2f})" if r.wiecek_zscore is not None else ")") for r in rows]
+    return f"index {index.name} {index.version} on labelled public data: {'; '.join(parts)}; more in docs/evidence.md"
+
+
 @cli.command("score")
 @click.argument("input_path", type=InputPath())
 @click.option("--out", "-o", required=True, type=OutputPath(), help="Per-sample scores (.tsv or .csv).")
@@ -492,6 +515,9 @@ def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detec
     outs.extra["compartment"] = compartment
     outs.finish()
     scored = f"{int(adata.obs['dormsig_scored'].sum())} of " if cells else ""
+    evidence = _evidence_note(adata)
+    if evidence:
+        log.info("%s", evidence)
     click.echo(f"{out}: {scored}{adata.n_obs} samples/cells scored with {adata.uns['dormsig']['score']['method']} "
                f"({_index_note(adata)})" + (f" ({cells})" if cells else ""))
 

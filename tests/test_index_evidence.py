@@ -212,6 +212,9 @@ def test_cli_and_report_say_which_index_and_show_its_evidence(tmp_path):
                                       "--out", str(tmp_path / "s.tsv")])
     assert result.exit_code == 0, result.output
     assert "(dormancy index quiescence 2026.12.1)" in result.output
+    # the evidence in one line, from the YAML: the index, proliferation alone and Wiecek as published
+    assert ("index quiescence 2026.12.1 on labelled public data: gse83142_lrc auroc 0.84 (proliferation alone 0.73, "
+            "Wiecek z-score 0.93)") in result.output
     adata = ctc()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
