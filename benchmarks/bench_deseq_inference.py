@@ -3,7 +3,7 @@
 Run by hand (not in CI)::
 
     /work/venv/bin/python benchmarks/bench_deseq_inference.py \
-        --data /work/shared/data/airway --threads 2 [--skip-pydeseq2] [--install-r]
+        --data /work/shared/data/airway --threads 2 [--skip-pydeseq2] [--install-r] [--demo]
 
 Cases: the CTC design of ``dormsig demo`` (Aceto 2014, 29 samples x 16,008 genes, ``~ patient + group``,
 NOTCH2_high vs NOTCH1_high; inputs in tests/data/de/r_reference), simulated negative-binomial counts
@@ -111,6 +111,24 @@ def run_tree(cmd: list[str]) -> tuple[float, float, int]:
     return wall, peak / 2**20, proc.returncode
 
 
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def _time_demo(threads: int) -> None:
+    """`dormsig demo` end to end (read, groups, two DE contrasts, enrichment, scores, report): wall and CPU seconds."""
+    dormsig = Path(sys.executable).with_name("dormsig")
+    with tempfile.TemporaryDirectory() as tmp:
+        import resource
+
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall, mem, rc = run_tree([str(dormsig), "demo", "--out", str(Path(tmp) / "demo"), "--threads", str(threads)])
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    print(f"dormsig demo --threads {threads}: {wall:.1f} s wall, {cpu:.1f} CPU s, peak {mem:.0f} MB, exit {rc}; "
+          f"load after: {_uptime()}", flush=True)
+
+
 def have_r_deseq2() -> bool:
     """Whether ``Rscript`` can load DESeq2."""
     if shutil.which("Rscript") is None:
@@ -128,7 +146,14 @@ def main() -> None:
     ap.add_argument("--skip-pydeseq2", action="store_true")
     ap.add_argument("--skip-airway", action="store_true")
     ap.add_argument("--install-r", action="store_true", help="apt-get install r-base-core r-bioc-deseq2 first")
+    ap.add_argument("--demo", action="store_true", help="also time `dormsig demo` end to end (wall, CPU s)")
+    ap.add_argument("--only-demo", action="store_true", help="time `dormsig demo` only")
     args = ap.parse_args()
+    print(f"load before: {_uptime()}", flush=True)
+    if args.demo or args.only_demo:
+        _time_demo(args.threads)
+        if args.only_demo:
+            return
 
     if args.install_r and not have_r_deseq2():
         subprocess.run(["apt-get", "install", "-y", "r-base-core", "r-bioc-deseq2"], check=True)
@@ -198,6 +223,7 @@ def main() -> None:
             print(rows[-1], flush=True)
     print()
     print(pd.DataFrame(rows).to_string(index=False))
+    print(f"load after: {_uptime()}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Namespaces (imported lazily so that ``import dormsig`` stays cheap):
 - :mod:`dormsig.de`: groups, pseudobulk, DESeq2 and enrichment
 - :mod:`dormsig.pl`: plots (each takes ``ax=`` and returns it)
 - :mod:`dormsig.report`: the HTML report
+- :mod:`dormsig.get`: read results back (scores, match report, calling rule, DE and enrichment tables)
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from typing import TYPE_CHECKING
 from dormsig._version import __version__
 from dormsig.errors import DormsigError
 
-_NAMESPACES = ("io", "genes", "pp", "signatures", "tl", "de", "pl", "report", "provenance", "errors")
+_NAMESPACES = ("io", "genes", "pp", "signatures", "tl", "de", "pl", "report", "get", "data", "provenance", "errors")
 
 __all__ = ["__version__", "DormsigError", *_NAMESPACES]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dormsig import de, genes, io, pl, pp, provenance, report, signatures, tl  # noqa: F401
+    from dormsig import data, de, genes, get, io, pl, pp, provenance, report, signatures, tl  # noqa: F401
 
 
 def __getattr__(name: str):

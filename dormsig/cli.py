@@ -24,6 +24,7 @@ import click
 
 from dormsig._version import __version__
 from dormsig.cli_types import (
+    DESIGN,
     FORMAT,
     FRACTION,
     METHOD_OR_AUTO,
@@ -39,6 +40,7 @@ from dormsig.cli_types import (
     Name,
     OutputPath,
     SignaturesArg,
+    as_flags,
     for_people,
     plan_paths,
 )
@@ -51,11 +53,62 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_VERIFY_FAILED, EXIT_INTERRUPTED = 0
 
 # --------------------------------------------------------------------------- plumbing
 def _setup_logging(quiet: bool, verbose: bool) -> None:
-    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    """dormsig's messages from INFO up (errors only with -q); other libraries' only with -v.
+
+    Libraries log what is news to their developers, not to a user of dormsig (anndata's "storing
+    'x' as categorical", gseapy's progress); their records and warnings are shown with ``--verbose``.
+    """
+    level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+    if not verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_ours)
+        # anndata and gseapy log through handlers of their own (propagate=False): quiet them at the logger
+        for name in _LIBRARY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
     logging.captureWarnings(True)
-    # a warning is one line for people, not a source location
-    warnings.formatwarning = lambda message, category, *args, **kwargs: f"dormsig: warning: {message}"
+    warnings.showwarning = functools.partial(_show_warning, verbose=verbose)
+
+
+def _ours(record: logging.LogRecord) -> bool:
+    return record.name == "dormsig" or record.name.startswith(("dormsig.", "py.warnings"))
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None, *, verbose: bool) -> None:
+    """dormsig's own warnings as one line for people; other libraries' only with --verbose."""
+    mine = category.__module__.startswith("dormsig") or (
+        category.__module__ == "builtins" and issubclass(category, UserWarning)
+        and Path(filename).resolve().is_relative_to(_PACKAGE_DIR))
+    if mine or verbose:
+        logging.getLogger("py.warnings").warning("dormsig: warning: %s", message)
+
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_LIBRARY_LOGGERS = ("anndata", "scanpy", "gseapy", "pydeseq2", "numba", "matplotlib", "fontTools", "h5py")
+
+
+class _ForPeople(logging.Filter):
+    """dormsig's log lines name the command's options, not Python arguments ("pass orientation=")."""
+
+    def __init__(self, command: click.Command) -> None:
+        super().__init__()
+        self.command = command
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "dormsig" or record.name.startswith("dormsig."):
+            record.msg, record.args = as_flags(record.getMessage(), self.command), ()
+        return True
+
+
+def _log_for_people(command: click.Command) -> None:
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_ForPeople(command))
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    """A summary line (on stdout; a warning on stderr), unless --quiet (which prints nothing on success)."""
+    if not click.get_current_context().meta.get("quiet"):
+        click.echo(text, err=err)
 
 
 PLAN = "dormsig.plan"
@@ -98,12 +151,14 @@ def common(func: Callable) -> Callable:
     """Options every command shares: --force, --quiet/--verbose; paths declared and checked (see guarded)."""
 
     @click.option("--force", is_flag=True, help="Replace existing outputs.")
-    @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors.")
+    @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success (errors only).")
     @click.option("--verbose", "-v", is_flag=True, help="Debug messages (and tracebacks on internal errors).")
     @functools.wraps(func)
     def wrapper(*args: Any, quiet: bool, verbose: bool, **kwargs: Any) -> Any:
         _setup_logging(quiet, verbose)
+        _log_for_people(click.get_current_context().command)
         click.get_current_context().meta["verbose"] = verbose
+        click.get_current_context().meta["quiet"] = quiet
         return guarded(func)(*args, **kwargs)
 
     return wrapper
@@ -208,7 +263,7 @@ def read_cmd(inputs, out, sample_sheet, fmt, orientation, tx2gene, strand, speci
     write_h5ad(adata, out)
     outs.extra["summary"] = {"n_obs": adata.n_obs, "n_vars": adata.n_vars}
     outs.finish()
-    click.echo(f"{out}: {adata.n_obs} samples/cells x {adata.n_vars} genes")
+    _say(f"{out}: {adata.n_obs} samples/cells x {adata.n_vars} genes")
 
 
 # --------------------------------------------------------------------------- groups
@@ -247,9 +302,9 @@ def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added
     write_h5ad(adata, out)
     outs.finish()
     counts = adata.obs[key_added].value_counts().sort_index()
-    click.echo(f"{out}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    _say(f"{out}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     if adata.uns["dormsig"]["groups"].get("single_cell"):
-        click.echo(f"note: {adata.n_obs} observations look like single cells, which are not independent replicates: "
+        _say(f"note: {adata.n_obs} observations look like single cells, which are not independent replicates: "
                    f"run 'dormsig de {out} --sample-key <obs column of samples>' to sum them into pseudobulk samples",
                    err=True)
 
@@ -266,12 +321,20 @@ def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added
 @click.option("--min-cells", default=10, show_default=True, type=Int(min=1))
 @click.option("--shrink/--no-shrink", default=True, show_default=True,
               help="Add apeglm-shrunken log2FC (log2FoldChange_shrunk) beside the MLE; plots use it.")
+@click.option("--design", default=None, type=DESIGN,
+              help="Design formula over obs columns replacing '~ covariates + group' (must name --group-key).")
+@click.option("--size-factors", default="ratio", show_default=True, type=click.Choice(["ratio", "poscounts", "iterative"]),
+              help="ratio: R's median of ratios; poscounts: R's for sparse data (genes with zeros everywhere).")
+@click.option("--alpha", default=0.05, show_default=True, type=FRACTION,
+              help="FDR target of R's independent filtering (R's results() default is 0.1).")
+@click.option("--inference", default="r", show_default=True, type=click.Choice(["r", "fast", "pydeseq2"]),
+              help="r: R DESeq2's numerics; fast/pydeseq2: plain pydeseq2 (for comparison).")
 @click.option("--h5ad-out", type=OutputPath(), default=None, help="Also write the (pseudo)bulk AnnData with normalised/VST layers.")
 @click.option("--threads", type=THREADS, default=None)
 @click.option("--allow-cells-as-replicates", is_flag=True, help="Run DESeq2 on single cells (not recommended).")
 @common
 def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_key, min_cells, shrink,
-           h5ad_out, threads, allow_cells_as_replicates, force):
+           design, size_factors, alpha, inference, h5ad_out, threads, allow_cells_as_replicates, force):
     """Differential expression (pydeseq2; pseudobulk for single cells): TEST vs REFERENCE.
 
     \b
@@ -283,7 +346,8 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
 
     path = _existing(input_h5ad)
     params = {"group_key": group_key, "test": test_level, "reference": reference, "covariates": list(covariate),
-              "sample_key": sample_key, "min_cells": min_cells, "shrink": shrink, "threads": threads,
+              "sample_key": sample_key, "min_cells": min_cells, "shrink": shrink, "design": design,
+              "size_factors": size_factors, "alpha": alpha, "inference": inference, "threads": threads,
               "allow_cells_as_replicates": allow_cells_as_replicates}
     outs = Outputs("de", params, [path], force)
     out = outs.add(out)
@@ -298,7 +362,8 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
                               path=path)
     table, bulk = run_de(adata, group_key=group_key, test=test_level, reference=reference,
                          covariates=tuple(covariate), sample_key=sample_key, min_cells=min_cells,
-                         shrink=shrink, threads=threads, force=allow_cells_as_replicates)
+                         shrink=shrink, design=design, size_factors=size_factors, alpha=alpha,
+                         inference=inference, threads=threads, force=allow_cells_as_replicates)
     write_table(table, out, index=False)
     if h5ad_out is not None:
         write_h5ad(bulk, h5ad_out)
@@ -308,9 +373,9 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
     outs.extra["groups"] = bulk.uns.get("dormsig", {}).get("groups") or bulk.uns.get("dormsig", {}).get("source_groups")
     outs.finish()
     n_sig = int((table["padj"] < 0.05).sum())
-    click.echo(f"{out}: {len(table)} genes, {n_sig} with padj < 0.05 ({test_level} vs {reference})")
+    _say(f"{out}: {len(table)} genes, {n_sig} with padj < 0.05 ({test_level} vs {reference})")
     if de_rec.get("cells_as_replicates"):
-        click.echo("warning: DE treated single cells as independent replicates (--allow-cells-as-replicates): "
+        _say("warning: DE treated single cells as independent replicates (--allow-cells-as-replicates): "
                    "p-values are optimistic; --sample-key aggregates cells to pseudobulk samples", err=True)
 
 
@@ -360,7 +425,7 @@ def enrich_cmd(de_table, out, signatures, stat, gene_column, partial, grouping_g
     outs.extra["enrich"] = rec
     outs.finish()
     tested = result[result["method"] != "not_tested"]
-    click.echo(f"{out}: {len(result)} sets, {len(tested)} tested on {rec['n_genes_ranked']} genes "
+    _say(f"{out}: {len(result)} sets, {len(tested)} tested on {rec['n_genes_ranked']} genes "
                f"({'filtered table: rank test' if rec['partial_universe'] else 'GSEA + rank test'}), "
                f"{int((tested['fdr'] < 0.05).sum())} with FDR < 0.05, {int(result['circular'].sum())} circular")
 
@@ -388,7 +453,7 @@ def _compartment_check(adata) -> dict:
     from dormsig.tl.compartment import check_compartments, compartment_message
 
     summary = check_compartments(adata)
-    click.echo(compartment_message(summary, advice="cli"))
+    _say(compartment_message(summary, advice="cli"))
     return summary.to_dict()
 
 
@@ -518,7 +583,7 @@ def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detec
     evidence = _evidence_note(adata)
     if evidence:
         log.info("%s", evidence)
-    click.echo(f"{out}: {scored}{adata.n_obs} samples/cells scored with {adata.uns['dormsig']['score']['method']} "
+    _say(f"{out}: {scored}{adata.n_obs} samples/cells scored with {adata.uns['dormsig']['score']['method']} "
                f"({_index_note(adata)})" + (f" ({cells})" if cells else ""))
 
 
@@ -553,7 +618,7 @@ def reference_cmd(input_path, out, rule, quantile, method, data_kind, min_detect
     write_h5ad(ref, out)
     outs.extra["score"] = adata.uns["dormsig"].get("score", {})
     outs.finish()
-    click.echo(f"{out}: reference of {ref.n_obs} samples/cells ({adata.uns['dormsig']['score']['method']}, "
+    _say(f"{out}: reference of {ref.n_obs} samples/cells ({adata.uns['dormsig']['score']['method']}, "
                f"rule={rule}, {_index_note(adata)})")
 
 
@@ -595,7 +660,7 @@ def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, ce
     outs.extra["rank"] = adata.uns["dormsig"].get("rank", {})
     outs.extra["compartment"] = compartment
     outs.finish()
-    click.echo(f"{out}: {int((adata.obs['dormsig_call'] == 'dormant').sum())} of {adata.n_obs} called dormant "
+    _say(f"{out}: {int((adata.obs['dormsig_call'] == 'dormant').sum())} of {adata.n_obs} called dormant "
                f"({_index_note(adata, 'rank')})")
 
 
@@ -703,7 +768,7 @@ def report_cmd(adata_path, de_path, enr_path, groupby, title, out, force):
     adata = _read_h5ad(adata_path)
     write_report(out, adata=adata, de=de, enrichment=enr, groupby=groupby, title=title, figures_dir=figures)
     outs.finish()
-    click.echo(str(out))
+    _say(str(out))
 
 
 @cli.command("run")
@@ -733,7 +798,7 @@ def run_cmd(config, out, threads, seed, cells, force):
     reports = run_pipeline(cfg, out, force=force, threads=threads, seed=seed, cells=cells,
                            plan=click.get_current_context().meta.get(PLAN))
     for path in reports:
-        click.echo(str(path))
+        _say(str(path))
 
 
 @cli.command("demo")
@@ -752,7 +817,7 @@ def demo_cmd(out, threads, force):
     reports = run_pipeline(demo_config(), out, force=force, threads=threads,
                            plan=click.get_current_context().meta.get(PLAN))
     for path in reports:
-        click.echo(f"report: {path}")
+        _say(f"report: {path}")
 
 
 @cli.command("verify")

@@ -73,6 +73,19 @@ class CellsArg(Name):
         return text
 
 
+class Design(Name):
+    """A design formula over obs columns, R style: ``~ term + term`` (the columns are checked by ``deseq``)."""
+
+    name = "formula"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = super().convert(value, param, ctx)
+        terms = text.lstrip()[1:].split("+") if text.lstrip().startswith("~") else []
+        if not terms or not all(t.strip() for t in terms):
+            self.fail(f"{text!r} is not a design formula like '~ patient + dormsig_group'", param, ctx)
+        return text
+
+
 class Key(Name):
     """A key stored in an .h5ad (``obs`` column): a name without ``/`` (HDF5 would nest it) and not ``_index``."""
 
@@ -151,6 +164,7 @@ THREADS = Int(min=1, max=1024)
 PERMUTATIONS = Int(min=1, max=10_000_000)
 QUANTILE = Float(min=0, max=1, min_open=True, max_open=True)
 FRACTION = Float(min=0, max=1)
+DESIGN = Design()
 
 
 # --------------------------------------------------------------------------- paths
@@ -367,18 +381,7 @@ def for_people(message: str, command: click.Command | None = None, *, subject: s
     for pattern, repl in _PY_WORDS:
         text = pattern.sub(repl, text)
     if command is not None:
-        flags = {p.name: label_of(p) for p in command.params if isinstance(p, click.Option)}
-        for name, alias in _ARG_ALIASES.items():
-            if any(label_of(p) == alias for p in command.params if isinstance(p, click.Option)):
-                flags[name] = alias
-        for p in command.params:
-            if isinstance(p, click.Option):
-                flags.setdefault(label_of(p).lstrip("-").replace("-", "_"), label_of(p))
-
-        # "pass species=" -> "pass --species"; "by='x' is not" -> "--by 'x' is not"
-        text = re.sub(r"\b([a-z][a-z0-9_]*)=", lambda m: f"{flags[m.group(1)]} " if m.group(1) in flags
-                      else m.group(0), text)
-        text = " ".join(text.split())
+        text = as_flags(text, command)
     names_a_file = re.match(r"^(--\S+ )?\S+: ", text) or _FILE_TOKEN.search(text)
     if subject and not names_a_file and subject not in text:
         text = f"{subject}: {text}"
@@ -389,6 +392,21 @@ def for_people(message: str, command: click.Command | None = None, *, subject: s
     if len(text) > MAX_MESSAGE:
         text = text[: MAX_MESSAGE - 1].rstrip() + "…"
     return text
+
+
+def as_flags(text: str, command: click.Command) -> str:
+    """Python argument names in a library message as the command's options: "pass species=" -> "pass --species"."""
+    flags = {p.name: label_of(p) for p in command.params if isinstance(p, click.Option)}
+    for name, alias in _ARG_ALIASES.items():
+        if any(label_of(p) == alias for p in command.params if isinstance(p, click.Option)):
+            flags[name] = alias
+    for p in command.params:
+        if isinstance(p, click.Option):
+            flags.setdefault(label_of(p).lstrip("-").replace("-", "_"), label_of(p))
+    # "by='x' is not" -> "--by 'x' is not"
+    text = re.sub(r"\b([a-z][a-z0-9_]*)=", lambda m: f"{flags[m.group(1)]} " if m.group(1) in flags
+                  else m.group(0), text)
+    return " ".join(text.split())
 
 
 _FILE_TOKEN = re.compile(r"[\w.-]+\.[A-Za-z0-9]{1,8}(?::\d+)?: ")

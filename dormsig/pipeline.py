@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sys
 from importlib.resources import files
@@ -16,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from dormsig.de.contrast import Contrast
 from dormsig.errors import ConfigError, DesignError, DormsigError, MissingInputError
 
 log = logging.getLogger("dormsig")
@@ -104,10 +106,14 @@ def demo_config() -> dict:
 
 
 def contrast_levels(high: str, versus: str) -> tuple[str, str, str]:
-    """(group column, test level, reference level) of a contrast."""
-    if versus == "low":
-        return f"group_{high}_high_vs_low", f"{high}_high", f"{high}_low"
-    return f"group_{high}_vs_{versus}", f"{high}_high", f"{versus}_high"
+    """(group column, test level, reference level) of a contrast (see :class:`dormsig.de.contrast.Contrast`)."""
+    c = Contrast.of_groups(high, versus)
+    return c.factor, c.test, c.reference
+
+
+def _design(design: str | None, group_key: str) -> str | None:
+    """A dataset's design names the groups as ``group``; each contrast stores them in its own column."""
+    return None if design is None else re.sub(r"\bgroup\b", group_key, design)
 
 
 def _dataset_inputs(ds: dict) -> list[str]:
@@ -192,6 +198,7 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: A
     from dormsig.io import read, write_h5ad, write_table
     from dormsig.report import write_report
     from dormsig.report.findings import FindingsContext
+    from dormsig.signatures import as_library
     from dormsig.tl import rank, score
     from dormsig.tl.cells import parse_cells, select_cells
     from dormsig.tl.compartment import check_compartments, compartment_message
@@ -232,7 +239,9 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: A
             progress.step(f"DE {label}")
             table, _ = run_de(adata, group_key=key, test=test, reference=reference,
                               covariates=tuple(ds.get("covariates", ())), sample_key=ds.get("sample_key"),
-                              min_cells=cfg["de"]["min_cells"], shrink=cfg["de"]["shrink"], threads=threads)
+                              min_cells=cfg["de"]["min_cells"], shrink=cfg["de"]["shrink"],
+                              design=_design(ds.get("design"), key), size_factors=cfg["de"]["size_factors"],
+                              alpha=cfg["de"]["alpha"], inference=cfg["de"]["inference"], threads=threads)
         except DesignError as exc:
             # A contrast the data cannot support is reported (log, provenance, report), never silently skipped.
             log.warning("[%s] contrast %s skipped: %s", name, label, exc)
@@ -240,15 +249,16 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: A
             continue
         de_path, enr_path = de_paths[path_key]
         write_table(table, staged(de_path), index=False)
-        enr = enrich(table, seed=seed, permutations=cfg["de"]["enrichment_permutations"], threads=threads)
+        # sets containing the genes that defined the groups are flagged as circular
+        grouping = None if ds.get("group_column") else [g for g in (contrast["high"], contrast["versus"]) if g != "low"]
+        enr = enrich(table, seed=seed, permutations=cfg["de"]["enrichment_permutations"], threads=threads,
+                     grouping_genes=grouping)
         write_table(enr, staged(enr_path), index=False)
         de_tables[label], enrichments[label] = table, enr
 
     progress.step(f"scoring ({cfg['score']['method']})")
     signatures = cfg["score"]["signatures"]
-    if isinstance(signatures, str) and not Path(signatures).exists():
-        signatures = [s.strip() for s in signatures.split(",")]
-    score(adata, signatures, method=cfg["score"]["method"], index=cfg["score"]["index"], threads=threads, seed=seed,
+    score(adata, None if signatures is None else as_library(signatures), method=cfg["score"]["method"], index=cfg["score"]["index"], threads=threads, seed=seed,
           cells=cells)
     used = adata.uns["dormsig"]["score"].get("index") or {}
     log.info("[%s] dormancy index: %s %s%s", name, used.get("name", "none"), used.get("version", ""),

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from dormsig import _keys as K
 from dormsig._version import __version__
 
-UNS_KEY = "dormsig"
+UNS_KEY = K.UNS
 
 
 def sha256(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from dormsig.errors import InputError
+from dormsig.get import library_version
 from dormsig.io.write import PROVENANCE_SUFFIX
 from dormsig.provenance import sha256
 
@@ -15,17 +16,6 @@ def _library_version() -> str | None:
     from dormsig.signatures import load_library
 
     return load_library().version
-
-
-def _recorded_library_version(rec: dict) -> str | None:
-    for key in ("score", "signatures"):
-        block = rec.get(key)
-        if isinstance(block, dict):
-            version = block.get("signature_library_version") or block.get("library_version")
-            if version:
-                return str(version)
-    version = rec.get("signature_library_version")
-    return None if version is None else str(version)
 
 
 def verify(output: str | os.PathLike) -> tuple[bool, list[str]]:
@@ -71,7 +61,7 @@ def verify(output: str | os.PathLike) -> tuple[bool, list[str]]:
         same = sha256(path) == digest
         ok &= same
         lines.append(f"{'ok' if same else 'CHANGED'}  input {path}")
-    recorded = _recorded_library_version(rec)
+    recorded = library_version(rec)
     if recorded is not None:
         current = _library_version()
         same = recorded == current

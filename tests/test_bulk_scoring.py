@@ -227,7 +227,7 @@ def test_cli_scores_a_small_batch_as_its_reference_was_scored(oligo, tmp_path):
               "--out", str(tmp_path / "few.tsv"))
     assert "10 samples/cells scored with ucell" in res.stdout
     few = pd.read_csv(tmp_path / "few.tsv", sep="\t", index_col=0)
-    assert few["dormsig_percentile"].notna().all()
+    assert few["percentile"].notna().all() and set(few["percentile_of"]) == {"reference"}
     ref = ad.read_h5ad(tmp_path / "ref.h5ad")
     assert ref.uns["dormsig"]["score"]["method"] == "ucell" and ref.uns["dormsig"]["score"]["params"]["max_rank"] == 1500
     # single-sample scores: the same numbers alone as among the 184 cells

@@ -111,11 +111,14 @@ def test_score_one_sample_alone_equals_in_batch_and_reference(ctc_counts_tsv, tm
     batch = pd.read_csv(batch_out, sep="\t", index_col=0)
     one = pd.read_csv(one_out, sep="\t", index_col=0)
     sample = df.columns[2]
-    cols = [c for c in one.columns if c.startswith("dormsig_") or c == "dormancy_index"]
-    numeric = [c for c in cols if pd.api.types.is_numeric_dtype(one[c]) and c != "dormsig_rank"]
+    # one name per quantity; the rank is within the batch scored together, the percentile in the reference
+    assert "dormsig_index" not in one.columns and "rank_in_batch" in one.columns
+    assert set(one["percentile_of"]) == {"reference"}
+    numeric = [c for c in one.columns if pd.api.types.is_numeric_dtype(one[c]) and c != "rank_in_batch"]
+    assert "dormancy_index" in numeric and "percentile" in numeric
     pd.testing.assert_series_equal(one.loc[sample, numeric], batch.loc[sample, numeric], check_names=False)
-    assert one.loc[sample, "dormsig_call"] == batch.loc[sample, "dormsig_call"]
-    assert "dormsig_call_rule" in one.columns
+    assert one.loc[sample, "call"] == batch.loc[sample, "call"]
+    assert one.loc[sample, "call_rule"].startswith("dormant if dormancy_index >")
     # verify: the output still matches its inputs; change an input and it no longer does.
     assert run("verify", str(one_out)).returncode == 0
     with open(single, "a") as handle:

@@ -254,7 +254,7 @@ def test_cli_score_with_and_without_cells(tmp_path):
     # the 1,784-gene subset holds the most-counted genes (43% zeros): it would pass for bulk, so say it is cells
     plain = _cli("score", str(h5ad), "--out", str(tmp_path / "all.tsv"), "--data-kind", "single_cell")
     assert plain.returncode == 0
-    calls = pd.read_csv(tmp_path / "all.tsv", sep="\t", index_col=0)["dormsig_call"]
+    calls = pd.read_csv(tmp_path / "all.tsv", sep="\t", index_col=0)["call"]
     cells = pd.read_csv(DATA / "oligo_cells.csv", index_col=0)["malignant"].reindex(calls.index)
     n_calls, n_normal = int((calls == "dormant").sum()), int(((calls == "dormant") & (cells == "no")).sum())
     assert n_normal > 0
@@ -270,7 +270,7 @@ def test_cli_score_with_and_without_cells(tmp_path):
     assert only.returncode == 0, only.stderr
     assert "none of the" in only.stdout and "142 of 184" in only.stdout
     table = pd.read_csv(tmp_path / "malignant.tsv", sep="\t", index_col=0)
-    assert (table["dormsig_call"] == "not_scored").sum() == 42
+    assert (table["call"] == "not_scored").sum() == 42
 
     bad = _cli("score", str(h5ad), "--out", str(tmp_path / "bad.tsv"), "--cells", "malignent=yes")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr

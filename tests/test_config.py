@@ -53,3 +53,31 @@ def test_load_config_bad_yaml(tmp_path):
 def test_contrast_levels():
     assert contrast_levels("NOTCH2", "NOTCH1") == ("group_NOTCH2_vs_NOTCH1", "NOTCH2_high", "NOTCH1_high")
     assert contrast_levels("NOTCH2", "low") == ("group_NOTCH2_high_vs_low", "NOTCH2_high", "NOTCH2_low")
+
+
+def test_contrast_object_names_one_contrast_everywhere():
+    from dormsig.de import Contrast
+    from dormsig.errors import DesignError
+
+    c = Contrast.of_groups("NOTCH2", "NOTCH1")
+    assert (c.factor, c.test, c.reference, c.name, c.label) == (
+        "group_NOTCH2_vs_NOTCH1", "NOTCH2_high", "NOTCH1_high", "NOTCH2_high_vs_NOTCH1_high", "NOTCH2_high vs NOTCH1_high")
+    assert Contrast.of_groups("NOTCH2", "low", factor="dormsig_group") == Contrast("dormsig_group", "NOTCH2_high", "NOTCH2_low")
+    with pytest.raises(DesignError, match="same level"):
+        Contrast("g", "a", "a")
+
+
+def test_deseq_takes_a_contrast():
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+
+    from dormsig.de import Contrast, deseq
+
+    rng = np.random.default_rng(0)
+    counts = rng.negative_binomial(5, 0.2, size=(8, 60)).astype(np.int64)
+    obs = pd.DataFrame({"cond": ["a"] * 4 + ["b"] * 4}, index=[f"s{i}" for i in range(8)])
+    adata = ad.AnnData(counts, obs=obs, var=pd.DataFrame(index=[f"g{i}" for i in range(60)]))
+    by_levels = deseq(adata.copy(), group_key="cond", test="b", reference="a", layer=None)
+    by_contrast = deseq(adata.copy(), contrast=Contrast("cond", "b", "a"), layer=None)
+    pd.testing.assert_frame_equal(by_levels, by_contrast)

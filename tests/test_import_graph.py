@@ -16,9 +16,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("dormsig.provenance",),
     ("dormsig._normalise", "dormsig.io", "dormsig.genes", "dormsig.data"),
     ("dormsig.pp", "dormsig.signatures"),
+    ("dormsig.get",),  # reads results back: below the rooms that write them, which also read through it
     ("dormsig.tl", "dormsig.de"),
     ("dormsig.pl",),
-    ("dormsig.get",),
     ("dormsig.report", "dormsig.verify"),
     ("dormsig.pipeline",),
     ("dormsig.cli_types", "dormsig.cli"),

@@ -17,6 +17,7 @@ from PIL import Image
 from dormsig.errors import InputError
 from dormsig.provenance import attach, record
 from dormsig.report import SECTIONS, write_report
+from dormsig.signatures.match import MatchReport, PartMatch, SetMatch
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("match_coverage", "scores_by_group", "waterfall", "heatmap", "volcano", "ma")
@@ -36,17 +37,30 @@ def _adata(tmp_path: Path, n: int = 16, n_genes: int = 30, seed: int = 0) -> ad.
     adata.obs["dormsig_call"] = np.where(table["dormancy_index"] > 0.5, "dormant", "not_dormant")
     attach(adata, "input", record("input", params={"path": "counts.tsv"}, sha256="ab" * 32))
     attach(adata, "genes", record("genes", n_mapped=28, n_unmapped=2))
-    match = [
-        {"set": "set_a", "part": "up", "n_total": 12, "n_matched": 10, "coverage": 10 / 12, "missing": ["X1", "X2"],
-         "status": "ok"},
-        {"set": "set_b", "part": "up", "n_total": 5, "n_matched": 2, "coverage": 0.4, "missing": ["Y1", "Y2", "Y3"],
-         "status": "low"},
-    ]
+    match = _match_record({"set_a": ([f"G{i}" for i in range(10)], ["X1", "X2"], [], []),
+                           "set_b": (["G10", "G11"], ["Y1", "Y2", "Y3"], [], [])})
     attach(adata, "score", record("score", method="ucell", match=match,
                                   genes={"set_a": {"up": genes[:10], "down": []}, "set_b": {"up": genes[10:12], "down": []}}))
     attach(adata, "rank", record("rank", method="fixed", params={"threshold": 0.5}))
     adata.write_h5ad(tmp_path / "scored.h5ad")
     return ad.read_h5ad(tmp_path / "scored.h5ad")
+
+
+def _match_record(sets: dict[str, tuple[list, list, list, list]]) -> dict:
+    """What dormsig.tl.score records: MatchReport.to_dict() of sets given as (up matched, up missing,
+    down matched, down missing)."""
+    def part(name: str, matched: list, missing: list) -> PartMatch:
+        return PartMatch(part=name, genes=tuple(matched + missing), matched=tuple(matched), matched_genes=tuple(matched),
+                         how=("exact",) * len(matched), missing=tuple(missing),
+                         missing_reason=("not in data",) * len(missing), min_required=1)
+
+    report = MatchReport(
+        [SetMatch(name=n, status="ok" if len(um) + len(dm) >= 5 else "below_min_genes", min_genes=5,
+                  up=part("up", um, ux), down=part("down", dm, dx), signature_species="human", signature_version="1")
+         for n, (um, ux, dm, dx) in sets.items()],
+        data_species="human", id_type="symbol", n_vars=30, library={"name": "test", "version": "x"}, min_genes=None,
+        on_empty="raise")
+    return report.to_dict()
 
 
 def _de(n_genes: int = 30, seed: int = 1) -> pd.DataFrame:
@@ -167,19 +181,6 @@ def test_report_reads_tables_and_is_deterministic(tmp_path):
     assert not list(tmp_path.glob(".a.html.*"))  # no temporary files left behind
 
 
-def test_report_match_report_layouts(tmp_path):
-    adata = _adata(tmp_path)
-    # The layout of dormsig.tl.score's fallback report: {set: {n_up, n_down, matched_up, matched_down}}.
-    adata.uns["dormsig"]["score"]["match"] = {
-        "set_a": {"n_up": 6, "n_down": 2, "matched_up": 5, "matched_down": 1},
-        "set_b": {"n_up": 4, "n_down": 0, "matched_up": 1, "matched_down": 0},
-    }
-    text = write_report(tmp_path / "m.html", adata=adata).read_text()
-    assert "<td class=\"num\">0.75</td>" in text  # 6 / 8
-    assert "<td class=\"num\">0.25</td>" in text  # 1 / 4
-    assert "match_coverage.png" in text
-
-
 def test_report_errors(tmp_path):
     adata = _adata(tmp_path)
     with pytest.raises(InputError, match="no column 'nope'"):
@@ -201,21 +202,15 @@ def test_rerun_without_de_removes_stale_de_figures(tmp_path):
     assert (tmp_path / "r_figures" / "waterfall.png").exists()
 
 
-def test_report_nested_match_layout(tmp_path):
-    # The layout dormsig.signatures.match records: {"sets": {name: {..., "up": {...}, "down": {...}}}}.
+def test_report_match_table(tmp_path):
+    # The report reads the match report through dormsig.get.match_report (a MatchReport), after an h5ad round trip.
     adata = _adata(tmp_path)
-    adata.uns["dormsig"]["score"]["match"] = {
-        "library": {"name": "dormsig", "version": "x"},
-        "sets": {
-            "set_a": {"status": "ok", "n_total": 8, "n_matched": 6, "coverage": 0.75,
-                      "up": {"n_total": 5, "n_matched": 4, "missing": ["M1"]},
-                      "down": {"n_total": 3, "n_matched": 2, "missing": ["M2"]}},
-            "set_b": {"status": "low", "n_total": 4, "n_matched": 1, "coverage": 0.25,
-                      "up": {"n_total": 4, "n_matched": 1, "missing": ["M3", "M4", "M5"]},
-                      "down": {"n_total": 0, "n_matched": 0, "missing": []}},
-        },
-    }
-    text = write_report(tmp_path / "n.html", adata=adata).read_text()
+    attach(adata, "score", record("score", method="ucell", match=_match_record({
+        "set_a": (["G0", "G1", "G2", "G3"], ["M1"], ["G4", "G5"], ["M2"]),
+        "set_b": (["G6"], ["M3", "M4", "M5"], [], []),
+    })))
+    adata.write_h5ad(tmp_path / "m.h5ad")
+    text = write_report(tmp_path / "n.html", adata=ad.read_h5ad(tmp_path / "m.h5ad")).read_text()
     table = text.split('id="signatures"')[1].split("</table>")[0]
     assert table.count("<tr>") == 3  # header + 2 sets
     assert "<td>up 4/5, down 2/3</td>" in table and "<td>up 1/4</td>" in table

@@ -132,7 +132,7 @@ def test_dry_run_shell_commands_follow_the_cli_contract(tmp_path):
     assert ("de results/ctc/grouped.h5ad --out results/ctc/de.tsv --group-key dormsig_group --test NOTCH2_high "
             "--reference NOTCH1_high --covariate type") in text
     assert "enrich results/ctc/de.tsv --out results/ctc/enrichment.tsv" in text
-    assert "score results/ctc/grouped.h5ad --out results/ctc/scores.tsv --h5ad-out results/ctc/scored.h5ad --method ucell" in text
+    assert "score results/ctc/grouped.h5ad --out results/ctc/scores.tsv --h5ad-out results/ctc/scored.h5ad --method auto" in text
     assert ("report --adata results/ctc/scored.h5ad --de results/ctc/de.tsv --enrichment results/ctc/enrichment.tsv "
             "--groupby dormsig_group --out results/ctc/report.html") in text
     assert "2> logs/ctc/score.log" in text
@@ -325,11 +325,11 @@ def test_gather_reranks_like_one_unsharded_run(tmp_path):
     from split_h5ad import split
 
     import dormsig.data
+    import dormsig.get
     import dormsig.tl
 
     full = dormsig.data.ctc()
     full.write_h5ad(tmp_path / "full.h5ad")
-    columns = ["dormsig_rank", "dormsig_percentile", "dormsig_call"]
     h5ads, tables = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -341,8 +341,7 @@ def test_gather_reranks_like_one_unsharded_run(tmp_path):
             dormsig.tl.score(part, index="default")
             dormsig.tl.rank(part)
             part.write_h5ad(tmp_path / f"s{i}.h5ad")
-            table = part.obsm["dormsig_scores"].join(part.obs[columns])
-            table.sort_values("dormsig_rank").to_csv(tmp_path / f"s{i}.tsv", sep="\t")
+            dormsig.get.score_table(part).sort_values("rank_in_batch").to_csv(tmp_path / f"s{i}.tsv", sep="\t")
             h5ads.append(str(tmp_path / f"s{i}.h5ad"))
             tables.append(str(tmp_path / f"s{i}.tsv"))
         gather(tables, h5ads, str(tmp_path / "scores.tsv"), str(tmp_path / "scored.h5ad"))
@@ -354,4 +353,5 @@ def test_gather_reranks_like_one_unsharded_run(tmp_path):
     np.testing.assert_array_equal(got.obs["dormsig_call"].astype(str), full.obs["dormsig_call"].astype(str))
     table = pd.read_csv(tmp_path / "scores.tsv", sep="\t", index_col=0)
     assert list(table.index) == list(full.obs_names)
-    np.testing.assert_array_equal(table["dormsig_rank"].to_numpy(), full.obs["dormsig_rank"].to_numpy())
+    np.testing.assert_array_equal(table["rank_in_batch"].to_numpy(), full.obs["dormsig_rank"].to_numpy())
+    pd.testing.assert_frame_equal(table, dormsig.get.score_table(full).set_axis(table.index), check_dtype=False)

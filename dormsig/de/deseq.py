@@ -41,6 +41,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
+from dormsig.de.contrast import Contrast
 from dormsig.errors import ConfigError, DesignError, InputError
 from dormsig.provenance import attach, record
 
@@ -142,8 +143,9 @@ def deseq(
     adata: AnnData,
     *,
     group_key: str = "dormsig_group",
-    test: str,
-    reference: str,
+    test: str | None = None,
+    reference: str | None = None,
+    contrast: Contrast | None = None,
     covariates: Sequence[str] = (),
     design: str | None = None,
     layer: str | None = "counts",
@@ -172,6 +174,8 @@ def deseq(
         column for sorted populations (e.g. ``"population"``).
     test, reference
         Levels of ``group_key``; positive log2 fold change = higher in ``test``.
+    contrast
+        The same as one :class:`~dormsig.de.contrast.Contrast` (replaces ``group_key``, ``test`` and ``reference``).
     covariates
         ``obs`` columns added before the group in the default design (``~ cov1 + ... + group``);
         strings/categories are factors, numbers are continuous.
@@ -221,6 +225,10 @@ def deseq(
         Unknown levels, fewer than 2 replicates in ``test`` or ``reference``, a rank-deficient design,
         single cells as replicates (without ``force``).
     """
+    if contrast is not None:
+        group_key, test, reference = contrast.factor, contrast.test, contrast.reference
+    if test is None or reference is None:
+        raise ConfigError("deseq: give test= and reference= levels, or contrast=")
     what = f"deseq({group_key}: {test} vs {reference})"
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
     if size_factors not in ("ratio", "poscounts", "iterative"):

@@ -154,6 +154,28 @@ class RDeseqDataSet(DeseqDataSet):
         kwargs.setdefault("min_mu", 0.5)
         super().__init__(*args, inference=inference, **kwargs)
 
+    def fit_size_factors(self, fit_type=None, control_genes=None) -> None:  # noqa: D102
+        fit_type = fit_type or self.size_factors_fit_type
+        if fit_type != "poscounts" or control_genes is not None or getattr(self, "control_genes", None) is not None:
+            super().fit_size_factors(fit_type=fit_type, control_genes=control_genes)
+            return
+        # R estimateSizeFactors(type = "poscounts"): the log geometric mean of the positive counts
+        # divided by all samples, every gene not all zero used (pydeseq2 also drops genes whose
+        # geometric mean is <= 1, which moves the size factors by ~1e-3 on sparse data).
+        x = np.asarray(self.X.toarray() if hasattr(self.X, "toarray") else self.X, dtype=np.float64)
+        pos = x > 0
+        logx = np.log(np.where(pos, x, 1.0))
+        logmeans = logx.sum(axis=0) / x.shape[0]
+        usable = pos.any(axis=0)
+        ratios = np.where(pos & usable[None, :], logx - logmeans[None, :], np.nan)
+        sf = np.exp(np.nanmedian(ratios, axis=1))
+        sf = sf / np.exp(np.mean(np.log(sf)))
+        self.obs["size_factors"] = sf
+        self.layers["normed_counts"] = x / sf[:, None]
+        self.var["_normed_means"] = self.layers["normed_counts"].mean(axis=0)
+        self.logmeans = logmeans
+        self.filtered_genes = usable
+
     def fit_dispersion_trend(self, vst: bool = False) -> None:
         """R ``parametricDispersionFit``; pydeseq2's own procedure when it fails (recorded)."""
         if vst or self.fit_type != "parametric":

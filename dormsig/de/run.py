@@ -35,6 +35,10 @@ def run_de(
     sample_key: str | None = None,
     min_cells: int = 10,
     shrink: bool = False,
+    design: str | None = None,
+    size_factors: str = "ratio",
+    alpha: float = 0.05,
+    inference: str = "r",
     threads: int | None = None,
     force: bool = False,
 ) -> tuple[pd.DataFrame, AnnData]:
@@ -43,6 +47,8 @@ def run_de(
     With ``sample_key`` the cells are summed per (sample, group) first (:func:`dormsig.de.pseudobulk`),
     and the sample becomes a covariate of the design. Returns the results table and the AnnData
     the model was fitted on (with ``normalised`` and ``vst`` layers and the provenance in ``uns``).
+    ``design``, ``size_factors``, ``alpha`` (independent filtering), ``shrink`` and ``inference`` are
+    :func:`dormsig.de.deseq`'s; with pseudobulk and a ``design`` the design must name the sample key.
     """
     if sample_key is not None:
         bulk = pseudobulk(adata, sample_key=sample_key, group_key=group_key, min_cells=min_cells)
@@ -50,5 +56,6 @@ def run_de(
     else:
         bulk = adata
     table = deseq(bulk, group_key=group_key, test=test, reference=reference, covariates=tuple(covariates),
+                  design=design, size_factors=size_factors, alpha=alpha, inference=inference,
                   shrink=shrink, threads=threads, force=force, progress=_stage_logger(f"{test} vs {reference}"))
     return table, bulk

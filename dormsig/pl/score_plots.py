@@ -17,11 +17,12 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from dormsig import _keys as K
 from dormsig.errors import InputError
 
-SCORES_KEY = "dormsig_scores"
-INDEX_COLUMN = "dormancy_index"
-CALL_COLUMN = "dormsig_call"
+SCORES_KEY = K.SCORES
+INDEX_COLUMN = K.INDEX
+CALL_COLUMN = K.OBS_CALL
 
 #: Colours of the calls (colour-blind safe, Okabe-Ito).
 CALL_COLOURS = {"dormant": "#0072B2", "not_dormant": "#BBBBBB"}

@@ -28,6 +28,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from dormsig import get
 from dormsig._version import __version__
 from dormsig.errors import InputError
 from dormsig.io.write import atomic_path
@@ -131,7 +132,7 @@ def write_report(
     figures.mkdir(parents=True, exist_ok=True)
     builder = _Builder(figures, max_rows=max_rows)
     uns = _plain(dict(adata.uns.get(UNS_KEY, {})))
-    match_frame = _match_frame(match_report, uns)
+    match_frame = _match_frame(match_report, adata)
     with matplotlib.rc_context(_RC):
         body = [
             _section_input(builder, adata, uns, groupby),
@@ -307,86 +308,27 @@ def _normalise_de(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _match_frame(match_report: Any, uns: Mapping[str, Any]) -> pd.DataFrame | None:
+def _match_frame(match_report: Any, adata: AnnData) -> pd.DataFrame | None:
+    """The match report as a table: the one given (a ``MatchReport`` or its frame), else the scoring's."""
     if match_report is None:
-        score = uns.get("score")
-        if isinstance(score, Mapping):
-            for key in ("match", "match_report", "matching"):
-                if key in score:
-                    match_report = score[key]
-                    break
-    if match_report is None:
-        return None
-    if hasattr(match_report, "to_frame"):
-        return _normalise_match(match_report.to_frame())
-    if isinstance(match_report, pd.DataFrame):
-        return _normalise_match(match_report)
-    value = _plain(match_report)
-    if isinstance(value, Mapping) and isinstance(value.get("sets"), list | Mapping):
-        value = value["sets"]  # a report wrapped with summary fields
-    frame = None
-    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
-        frame = pd.DataFrame(value)
-    elif isinstance(value, Mapping) and value:
-        values = list(value.values())
-        if all(isinstance(v, list) for v in values) and len({len(v) for v in values}) == 1:
-            frame = pd.DataFrame(value)
-        elif all(isinstance(v, Mapping) for v in values):
-            value = {k: _flatten_set(v) for k, v in value.items()}
-            frame = pd.DataFrame.from_dict(value, orient="index")
-            if "set" not in frame.columns:
-                frame.insert(0, "set", frame.index.astype(str))
-            frame = frame.reset_index(drop=True)
-    if frame is None:
-        log.warning("cannot read the signature match report recorded in uns['dormsig']['score']")
-        return None
+        try:
+            match_report = get.match_report(adata)
+        except InputError:
+            return None
+    frame = match_report.to_frame().reset_index() if hasattr(match_report, "to_frame") else pd.DataFrame(match_report)
+    if {"n_up", "n_up_matched", "n_down", "n_down_matched"} <= set(frame.columns):
+        frame["parts"] = [", ".join(f"{part} {m}/{n}" for part, m, n in (("up", r.n_up_matched, r.n_up),
+                                                                            ("down", r.n_down_matched, r.n_down)) if n)
+                          for r in frame.itertuples()]
+    for col in ("missing", "undetected"):
+        if col in frame.columns:
+            frame[col] = frame[col].astype(str).str.replace(",", ", ")
     return _normalise_match(frame)
 
 
-def _flatten_set(row: Mapping[str, Any]) -> dict[str, Any]:
-    """One set of a match report: nested per-part records (up/down) become "parts" and "missing"."""
-    out = {k: v for k, v in row.items() if not isinstance(v, Mapping)}
-    parts = {k: v for k, v in row.items() if isinstance(v, Mapping)}
-    if parts:
-        out["parts"] = ", ".join(
-            f"{k} {_fmt(v.get('n_matched'))}/{_fmt(v.get('n_total'))}" for k, v in parts.items() if _count(v.get("n_total"))
-        )
-        if "missing" not in out:
-            out["missing"] = [g for v in parts.values() for g in (v.get("missing") or [])]
-        for name in ("n_total", "n_matched"):
-            if name not in out and all(name in v for v in parts.values()):
-                out[name] = sum(_count(v[name]) for v in parts.values())
-    return out
-
-
-def _count(value: Any) -> float:
-    if isinstance(value, list | tuple | np.ndarray):
-        return float(len(value))
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return np.nan
-
-
 def _normalise_match(frame: pd.DataFrame) -> pd.DataFrame:
-    """Fill set / n_total / n_matched / coverage from the other layouts a match report may have."""
-    frame = frame.copy()
-    if "set" not in frame.columns:
-        for alt in ("name", "signature"):
-            if alt in frame.columns:
-                frame = frame.rename(columns={alt: "set"})
-                break
-        else:
-            frame.insert(0, "set", frame.index.astype(str))
-    for total, matched, parts in (("n_total", "n_matched", ("up", "down")),):
-        if total not in frame.columns and all(f"n_{p}" in frame.columns for p in parts):
-            frame[total] = sum(frame[f"n_{p}"].map(_count) for p in parts)
-        if matched not in frame.columns and all(f"matched_{p}" in frame.columns for p in parts):
-            frame[matched] = sum(frame[f"matched_{p}"].map(_count) for p in parts)
-    if "coverage" not in frame.columns and {"n_total", "n_matched"} <= set(frame.columns):
-        total = frame["n_total"].map(_count)
-        frame["coverage"] = (frame["n_matched"].map(_count) / total.where(total > 0)).fillna(0.0)
-    return frame
+    """A match table with a ``set`` column (``MatchReport.to_frame`` calls it ``name``)."""
+    return frame.rename(columns={"name": "set"}) if "set" not in frame.columns else frame
 
 
 # ---------------------------------------------------------------------------------------------------------

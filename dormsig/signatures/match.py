@@ -41,6 +41,7 @@ from typing import Any
 
 from dormsig.errors import DormsigError, MatchError, SignatureError
 from dormsig.signatures.model import PARTS, Library, Signature
+from dormsig.signatures.spec import as_library
 
 STATUSES = ("ok", "not_detected", "below_min_genes", "no_overlap")
 #: Default ``min_detection``: a gene counts as detected when it is non-zero in at least 5% of the
@@ -321,6 +322,38 @@ class MatchReport:
             "sets": {s.name: s.to_dict() for s in self},
         }
 
+    @classmethod
+    def from_dict(cls, rec: Mapping[str, Any]) -> MatchReport:
+        """The report back from :meth:`to_dict` (as stored in ``uns["dormsig"]["score"]["match"]``).
+
+        The order of a part's signature genes is not stored: they come back as matched, then missing.
+        """
+        def part(name: str, d: Mapping[str, Any]) -> PartMatch:
+            matched = tuple(map(str, d.get("matched", ())))
+            missing = tuple(map(str, d.get("missing", ())))
+            matched_genes = tuple(map(str, d.get("matched_genes", matched)))
+            detected = tuple(map(str, d.get("detected", matched))) if d.get("detection_assessed") else None
+            return PartMatch(part=name, genes=matched_genes + missing, matched=matched, matched_genes=matched_genes,
+                             how=tuple(map(str, d.get("how", ()))), missing=missing,
+                             missing_reason=tuple(map(str, d.get("missing_reason", ()))),
+                             min_required=int(d.get("min_required", 0)), detected=detected)
+
+        sets = [SetMatch(name=str(name), status=str(d["status"]), min_genes=int(d["min_genes"]),
+                         up=part("up", d["up"]), down=part("down", d["down"]),
+                         signature_species=str(d.get("signature_species", "human")),
+                         signature_version=str(d.get("signature_version", "")))
+                for name, d in dict(rec.get("sets", {})).items()]
+        data = dict(rec.get("data", {}))
+        params = dict(rec.get("params", {}))
+        n_obs = data.get("n_obs")
+        min_detection = params.get("min_detection")
+        return cls(sets, data_species=str(data.get("species", "human")), id_type=str(data.get("id_type", "symbol")),
+                   n_vars=int(data.get("n_vars", 0)), library=dict(rec.get("library", {})),
+                   min_genes=None if params.get("min_genes") is None else int(params["min_genes"]),
+                   on_empty=str(params.get("on_empty", "raise")),
+                   min_detection=None if min_detection is None else float(min_detection),
+                   n_obs=None if n_obs is None else int(n_obs))
+
     def to_library(self) -> Library:
         """The usable sets with their genes replaced by the matched data ``var_names``."""
         sigs = []
@@ -459,20 +492,6 @@ def _match_one(sig: Signature, data: _DataIndex, targets: dict, min_genes: int |
     )
 
 
-def _as_library(signatures: Any) -> Library:
-    """Shipped set names (a name or a list of names) select from the shipped library; anything else is read."""
-    from pathlib import Path
-
-    from dormsig.signatures.io import read_signatures
-    from dormsig.signatures.library import load_library
-
-    names = [signatures] if isinstance(signatures, str) else signatures
-    if isinstance(names, list | tuple) and names and all(isinstance(n, str) for n in names):
-        if not (len(names) == 1 and Path(names[0]).exists()):
-            return load_library().select(names)
-    return read_signatures(signatures)
-
-
 def _first(genes: Sequence[str]) -> str:
     shown = ", ".join(genes[:_N_MISSING_IN_MESSAGE])
     return shown + (f" and {len(genes) - _N_MISSING_IN_MESSAGE} more" if len(genes) > _N_MISSING_IN_MESSAGE else "")
@@ -533,7 +552,7 @@ def match(
     if detection is not None:
         if isinstance(min_detection, bool) or not isinstance(min_detection, int | float) or not 0 <= min_detection <= 1:
             raise SignatureError(f"min_detection must be a fraction between 0 and 1, got {min_detection!r}")
-    library = _as_library(signatures)
+    library = as_library(signatures)
     var = [str(v) for v in var_names]
     detected = None
     if detection is not None:

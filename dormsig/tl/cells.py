@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from dormsig import _keys as K
 from dormsig.errors import InputError
 from dormsig.provenance import UNS_KEY, attach
 
-SCORED_COLUMN = "dormsig_scored"
+SCORED_COLUMN = K.OBS_SCORED
 NOT_SCORED = "not_scored"
 _TRUE = {"yes", "true", "1", "y", "t"}
 _FALSE = {"no", "false", "0", "n", "f"}

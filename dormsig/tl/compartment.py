@@ -27,13 +27,14 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from dormsig import _keys as K
 from dormsig.errors import InputError
 from dormsig.provenance import UNS_KEY, attach, record
 from dormsig.tl._matrix import iter_csr_chunks
 
-KEY = "dormsig_compartment"
+KEY = K.OBS_COMPARTMENT
 NONE = "none"
-CALL_COLUMN = "dormsig_call"
+CALL_COLUMN = K.OBS_CALL
 #: Above this many observations the data are taken for single cells.
 _MAX_BULK_OBS = 1000
 

@@ -12,45 +12,15 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
+from dormsig import _keys as K
+from dormsig import get
 from dormsig.errors import InputError
 from dormsig.provenance import UNS_KEY
 from dormsig.tl.score import OBSM_KEY
 
-RANK_COLUMNS = ("dormsig_index", "dormsig_rank", "dormsig_percentile", "dormsig_call", "dormsig_pvalue",
-                "dormsig_padj")
-
-
-def rule_text(adata: AnnData) -> str:
-    """A one-line, human-readable statement of the rule behind ``obs["dormsig_call"]``."""
-    rec = adata.uns.get(UNS_KEY, {}).get("rank")
-    if rec is None:
-        return ""
-    params = rec.get("params", {})
-    rule = rec.get("method", params.get("rule"))
-    ref = rec.get("reference")
-    where = "the reference" if isinstance(ref, dict) else "these samples"
-    if rule == "quantile":
-        return f"dormant if dormancy_index > {float(rec['threshold']):.6g} (quantile {params.get('quantile')} of {where})"
-    if rule == "mixture":
-        return (f"dormant if the high component of a 2-Gaussian mixture fitted on {where} has posterior > 0.5 "
-                f"(index > {float(rec['threshold']):.6g}; seed {params.get('seed')})")
-    return (f"dormant if BH-adjusted empirical p < {params.get('alpha')} against {params.get('n_permutations')} "
-            f"expression-matched random gene sets (seed {params.get('seed')})")
-
-
-def score_table(adata: AnnData) -> pd.DataFrame:
-    """One row per sample/cell: every set score, the index, rank, percentile, call and the call's rule."""
-    if OBSM_KEY not in adata.obsm:
-        raise InputError("AnnData has no dormsig scores; run dormsig.tl.score first")
-    table = pd.DataFrame(adata.obsm[OBSM_KEY]).copy()
-    table.index = adata.obs_names
-    for col in RANK_COLUMNS:
-        if col in adata.obs:
-            table[col] = adata.obs[col].to_numpy()
-    if "dormsig_call" in table:
-        table["dormsig_call_rule"] = rule_text(adata)
-    table.index.name = "sample"
-    return table
+RANK_COLUMNS = K.RANK_COLUMNS
+rule_text = get.rule_text
+score_table = get.score_table
 
 
 def make_reference(adata: AnnData) -> AnnData:
@@ -99,13 +69,10 @@ def check_calls(adata: AnnData, what: str = "", *, advice: str = "use another ru
 
 def reference_rule(adata: AnnData) -> dict:
     """The rule parameters stored with a reference (what :func:`rank` needs to apply it again)."""
-    rec = adata.uns.get(UNS_KEY, {}).get("rank", {})
-    params = dict(rec.get("params", {}))
-    rule = str(rec.get("method", params.get("rule", "quantile")))
-    out = {"rule": rule, "seed": int(params.get("seed", 0))}
-    if rule == "quantile":
-        out["quantile"] = float(params.get("quantile", 0.9))
-    return out
+    rule = get.rank_rule(adata)
+    if rule["rule"] == "quantile":
+        rule["quantile"] = float(rule.get("quantile", 0.9))
+    return rule
 
 
 def rank_against(adata: AnnData, reference: AnnData, *, source: str = "reference") -> None:

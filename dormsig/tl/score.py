@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from dormsig import _keys as K
 from dormsig.errors import InputError, MatchError
 from dormsig.provenance import attach, record
+from dormsig.signatures import Library, as_library, load_index, load_library, match
 from dormsig.tl import _data, _registry
 from dormsig.tl._matrix import shape
 from dormsig.tl.methods import IndexSets, MethodResult
@@ -26,9 +28,9 @@ MIN_DETECTION = 0.05
 MIN_COHORT_SAMPLES = 3
 WARN_COHORT_SAMPLES = 10
 
-OBSM_KEY = "dormsig_scores"
-OBS_PREFIX = "dormsig_"
-INDEX_COLUMN = "dormancy_index"
+OBSM_KEY = K.SCORES
+OBS_PREFIX = K.OBS_PREFIX
+INDEX_COLUMN = K.INDEX
 
 
 def score_matrix(
@@ -91,86 +93,17 @@ def _compute(X, sets: IndexSets, *, method: str, **kwargs: Any) -> MethodResult:
 # signatures -> gene names in the data
 
 
-def _plain_sets(signatures: Mapping) -> dict[str, tuple[list[str], list[str]]]:
-    """``{name: genes}`` or ``{name: {"up": [...], "down": [...]}}`` as (up, down) lists."""
-    out = {}
-    for name, value in signatures.items():
-        if isinstance(value, Mapping):
-            unknown = set(value) - {"up", "down"}
-            if unknown:
-                raise InputError(f"signature {name!r}: keys must be 'up'/'down', got {sorted(unknown)}")
-            out[str(name)] = (list(value.get("up", []) or []), list(value.get("down", []) or []))
-        elif isinstance(value, str):
-            raise InputError(f"signature {name!r}: give a list of genes, not a single string")
-        else:
-            out[str(name)] = (list(value), [])
-    return out
-
-
-class _FallbackReport:
-    """Exact, case-sensitive matching of plain dicts (used when dormsig.signatures is absent)."""
-
-    def __init__(self, sets: dict[str, tuple[list[str], list[str]]], var_names: pd.Index):
-        present = set(var_names)
-        self._sets = sets
-        self._matched = {n: ([g for g in dict.fromkeys(u) if g in present], [g for g in dict.fromkeys(d) if g in present])
-                         for n, (u, d) in sets.items()}
-
-    def matched(self, name: str) -> tuple[list[str], list[str]]:
-        return self._matched[name]
-
-    @property
-    def names(self) -> list[str]:
-        return list(self._matched)
-
-    def to_dict(self) -> dict:
-        return {n: {"n_up": len(self._sets[n][0]), "n_down": len(self._sets[n][1]),
-                    "matched_up": len(u), "matched_down": len(d)} for n, (u, d) in self._matched.items()}
-
-
-def _signatures_module():
-    try:
-        import dormsig.signatures as sig
-    except ImportError:  # pragma: no cover - the module is part of the package
-        return None
-    return sig if hasattr(sig, "match") else None
-
-
 def _match(signatures, var_names: pd.Index, min_genes: int | None, species: str | None = None,
            detection: pd.Series | None = None, min_detection: float = MIN_DETECTION):
-    """A match report with ``.matched(name)``, ``.to_dict()``, the set names and the library version."""
-    sig = _signatures_module()
-    if sig is None:  # fallback kept for plain dicts only
-        if not isinstance(signatures, Mapping):
-            raise InputError("dormsig.signatures is not available: give signatures as a plain dict")
-        sets = _plain_sets(signatures)
-        return _FallbackReport(sets, var_names), list(sets), None
-    if isinstance(signatures, Mapping) and not hasattr(signatures, "version"):
-        signatures = {str(k): (dict(v) if isinstance(v, Mapping) else list(v)) for k, v in signatures.items()}
+    """The match report, the set names and the library version of any signature specification."""
+    library = as_library(signatures)
     with warnings.catch_warnings():
         # a set with no gene is reported by score() (NaN column + warning), once
         warnings.filterwarnings("ignore", message="no gene in the data for")
         kw = {} if detection is None else {"detection": detection, "min_detection": min_detection,
                                              "n_obs": detection.attrs.get("n_obs")}
-        report = sig.match(signatures, var_names, species=species, min_genes=min_genes, on_empty="warn", **kw)
-    names = _report_names(report, signatures)
-    lib = getattr(report, "library", None)
-    version = lib.get("version") if isinstance(lib, dict) else getattr(signatures, "version", None)
-    return report, names, version
-
-
-def _report_names(report, signatures) -> list[str]:
-    for attr in ("names", "set_names"):
-        value = getattr(report, attr, None)
-        if value is not None:
-            return list(value() if callable(value) else value)
-    frame = report.to_frame() if hasattr(report, "to_frame") else None
-    if frame is not None:
-        for col in ("set", "name", "signature"):
-            if col in frame.columns:
-                return list(dict.fromkeys(frame[col].astype(str)))
-        return list(dict.fromkeys(frame.index.astype(str)))
-    return list(signatures)
+        report = match(library, var_names, species=species, min_genes=min_genes, on_empty="warn", **kw)
+    return report, report.names, report.library.get("version")
 
 
 def _resolve_index(index):
@@ -178,10 +111,7 @@ def _resolve_index(index):
     if index is None:
         return None
     if isinstance(index, str | bytes) or hasattr(index, "__fspath__"):
-        sig = _signatures_module()
-        if sig is None or not hasattr(sig, "load_index"):
-            return None
-        index = sig.load_index(None if index == "default" else index)
+        index = load_index(None if index == "default" else index)
     if isinstance(index, Mapping):
         raw = index["components"]
         if isinstance(raw, str):  # provenance stores lists of dicts as JSON text
@@ -401,9 +331,6 @@ def score(
     for n, k in sizes.items():
         if k == 0:
             notes.append(_warn(f"signature {n!r} has no gene in the data; its score is NaN"))
-        elif min_genes is not None and k < min_genes and isinstance(report, _FallbackReport):
-            # (dormsig.signatures.match warns itself for its reports)
-            notes.append(_warn(f"signature {n!r} has {k} genes in the data (< min_genes={min_genes}); scored anyway"))
     scored = [n for n in names if sizes[n] > 0]
     sets = {n: (var_names.get_indexer(matched[n][0]), var_names.get_indexer(matched[n][1])) for n in scored}
 
@@ -515,12 +442,5 @@ def _index_signatures(idx_spec):
     return _library_subset([s for s, _, _ in idx_spec[2]])
 
 
-def _library_subset(names: list[str]):
-    sig = _signatures_module()
-    if sig is None or not hasattr(sig, "load_library"):
-        raise InputError("set names need the shipped library (dormsig.signatures); give a dict of genes instead")
-    lib = sig.load_library()
-    missing = [n for n in names if n not in lib]
-    if missing:
-        raise InputError(f"signature library {lib.version} has no set named {', '.join(missing)}")
-    return sig.Library([lib[n] for n in names], version=lib.version, name=lib.name)
+def _library_subset(names: list[str]) -> Library:
+    return load_library().select(names)

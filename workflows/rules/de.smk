@@ -20,6 +20,13 @@ rule differential_expression:
         + opt("--reference", de_levels(wc.dataset)[1]),
         covariate=lambda wc: opt("--covariate", dataset(wc.dataset).get("covariate")),
         sample_key=lambda wc: opt("--sample-key", dataset(wc.dataset).get("sample_key")),
+        design=lambda wc: opt("--design", dataset(wc.dataset).get("design")),
+        options=" ".join([
+            "--shrink" if config["de"]["shrink"] else "--no-shrink",
+            f"--size-factors {config['de']['size_factors']}",
+            f"--alpha {config['de']['alpha']}",
+            f"--inference {config['de']['inference']}",
+        ]),
     log:
         logfile("de"),
     threads: config["threads"]["de"]
@@ -29,7 +36,8 @@ rule differential_expression:
         ENV
     shell:
         "{params.dormsig} de {input.h5ad:q} --out {output.tsv:q} --group-key {params.group_key}"
-        " {params.levels} {params.covariate} {params.sample_key} --threads {threads} --force 2> {log:q}"
+        " {params.levels} {params.covariate} {params.sample_key} {params.design} {params.options}"
+        " --threads {threads} --force 2> {log:q}"
 
 
 rule enrichment:

@@ -2,8 +2,9 @@
 
 Scores of single-sample methods do not depend on the other cells, so the shards' scores
 are simply concatenated in shard order. Ranks, percentiles and calls do depend on all
-cells: they are recomputed on the gathered AnnData with :func:`dormsig.tl.rank` and the
-matching columns of the score table are replaced.
+cells: they are recomputed on the gathered AnnData with :func:`dormsig.tl.rank` (the rule read
+back with :func:`dormsig.get.rank_rule`), and the score table is rebuilt from it with
+:func:`dormsig.get.score_table`.
 """
 
 # No "from __future__" import: Snakemake puts its preamble before this file's first line.
@@ -13,10 +14,9 @@ import sys
 import anndata as ad
 import pandas as pd
 
-RANK_COLUMNS = ("dormsig_rank", "dormsig_percentile", "dormsig_call")
-
 
 def gather(score_tables: list[str], h5ads: list[str], out_scores: str, out_h5ad: str) -> None:
+    from dormsig import get
     from dormsig.io.write import write_h5ad, write_provenance, write_table
     from dormsig.provenance import attach, record, sha256
 
@@ -35,17 +35,13 @@ def gather(score_tables: list[str], h5ads: list[str], out_scores: str, out_h5ad:
     # Calls against a stored reference do not depend on the other cells: keep the shards' values.
     by_reference = str(rank_rec.get("reference", "None")) not in ("None", "")
     reranked = False
-    if any(c in adata.obs for c in RANK_COLUMNS) and not by_reference:
+    if rank_rec and not by_reference:
         from dormsig.tl import rank
 
-        params = {k: v for k, v in dict(rank_rec.get("params", {})).items()
-                  if k in ("quantile", "n_permutations", "alpha", "n_bins", "seed") and str(v) != "None"}
-        rank(adata, rule=str(rank_rec.get("method", "quantile")), **params)
+        rule = get.rank_rule(adata)
+        rank(adata, **rule)
         reranked = True
-        for col in RANK_COLUMNS:
-            for name in (col, col.removeprefix("dormsig_")):
-                if name in table.columns and col in adata.obs:
-                    table[name] = adata.obs[col].to_numpy()
+    table = get.score_table(adata)
     rec = record(
         "gather", params={"n_shards": len(h5ads), "reranked": reranked},
         # A list, not a dict keyed by path: "/" in a uns key would nest groups in the h5ad.

@@ -6,7 +6,7 @@
 # independent filtering, as in R); per-gene diagnostics from mcols(dds) are kept beside the results.
 suppressMessages(library(DESeq2))
 dir <- "tests/data/de/r_reference"
-run <- function(name, design, var, num, den, tag) {
+run <- function(name, design, var, num, den, tag, sf = "ratio") {
   counts <- as.matrix(read.csv(file.path(dir, paste0(name, "_counts.csv.gz")), row.names = 1, check.names = FALSE))
   coldata <- read.csv(file.path(dir, paste0(name, "_coldata.csv")), row.names = 1, check.names = FALSE)
   coldata <- coldata[colnames(counts), , drop = FALSE]
@@ -14,7 +14,7 @@ run <- function(name, design, var, num, den, tag) {
   coldata[[var]] <- relevel(coldata[[var]], ref = den)
   t0 <- proc.time()[["elapsed"]]
   dds <- DESeqDataSetFromMatrix(countData = counts, colData = coldata, design = as.formula(design))
-  dds <- DESeq(dds, quiet = TRUE)
+  dds <- DESeq(dds, quiet = TRUE, sfType = sf)
   res <- results(dds, contrast = c(var, num, den))
   secs <- proc.time()[["elapsed"]] - t0
   m <- mcols(dds)
@@ -35,8 +35,9 @@ jobs <- list(
   sim_wide_c3_vs_c0 = list("sim_wide", "~ batch + condition", "condition", "c3", "c0"),
   sim_wide_c5_vs_c1 = list("sim_wide", "~ batch + condition", "condition", "c5", "c1"),
   sim_cont = list("sim_cont", "~ age + condition", "condition", "B", "A"),
+  sim_cont_poscounts = list("sim_cont", "~ age + condition", "condition", "B", "A", "poscounts"),
   oligo_pb = list("oligo_pb", "~ patient + cell_class", "cell_class", "malignant", "oligodendrocyte")
 )
 args <- commandArgs(trailingOnly = TRUE)
 todo <- if (length(args)) args else names(jobs)
-for (tag in todo) { j <- jobs[[tag]]; run(j[[1]], j[[2]], j[[3]], j[[4]], j[[5]], tag) }
+for (tag in todo) { j <- jobs[[tag]]; run(j[[1]], j[[2]], j[[3]], j[[4]], j[[5]], tag, if (length(j) > 5) j[[6]] else "ratio") }
