@@ -6,8 +6,8 @@ quiescent vs proliferating labels, Spearman correlation for depth data, with pro
 the Wiecek 2023 signature side by side. Every score is oriented so that higher = more quiescent
 (sets whose ``direction`` is ``down_in_dormancy`` are negated).
 
-Method by data type (decided before evaluation, not tuned): single cells, UCell with its default
-``max_rank=1500``; bulk, UCell with ranks over all genes (``max_rank`` = number of genes). Two
+Method: ``method="auto"``, as users get it (dormsig detects the kind of data; UCell with
+``max_rank=1500`` on single cells, singscore on bulk); what it chose is printed per dataset. Two
 reference scorers of the pack README are recomputed as a cross-check (cohort z-score: Wiecek, and
 the 8-gene proliferation score).
 
@@ -40,11 +40,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a source checkout: this worktree's dormsig wins
 
 DEFAULT_DATA = Path("/work/shared/data/validation")
-SC_MAX_RANK = 1500
 PROLIF8 = ["MKI67", "TOP2A", "CCNB1", "MCM2", "PCNA", "CDK1", "BIRC5", "CCNA2"]  # the pack README's -prolif
 PROLIF = "DORMSIG_PROLIFERATION_CORE"
-DESIGN = ("components and weights fixed before evaluation (docs/evidence.md, git commit 357b911); not tuned on "
-          "these data")
+DESIGN_FIXED = ("components and weights fixed before evaluation (docs/evidence.md, git commit 357b911); not tuned "
+                "on these data")
+DESIGNS = {"notch2_niche": DESIGN_FIXED, "quiescence": (
+          "version 2026.12.1: the 2026.12.0 design (fixed before evaluation, git commit 357b911) without the "
+          "G0-arrest up half and with half the proliferation weight, "
+          "chosen among the declared candidates of benchmarks/validate_indices.py on the training "
+          "datasets gse83142_lrc and gse124109_ref_depth only; held out: gse75367_ctc, musc_activation, "
+          "fibroblast_gqs, nsclc_ccle_g0 (and the specificity sets) (docs/evidence.md)")}
 WIECEK = "WIECEK2023_G0_ARREST"
 
 
@@ -135,10 +140,12 @@ def load(root: Path, ds: Dataset):
 
 
 def method_for(ds: Dataset, n_genes: int) -> tuple[str, dict]:
-    """The scoring method and its parameters for a data type (fixed a priori)."""
-    if ds.assay == "sc":
-        return "ucell", {"max_rank": SC_MAX_RANK}
-    return "ucell", {"max_rank": int(n_genes)}
+    """The scoring method as users get it: ``method="auto"`` with the kind of data detected by dormsig.
+
+    ``score()`` then picks UCell (max_rank 1500) for single cells and singscore for bulk samples; what
+    it picked for each dataset is read back from the provenance record and printed.
+    """
+    return "auto", {}
 
 
 # ------------------------------------------------------------------------------------------ scoring
@@ -157,7 +164,7 @@ def score_dataset(adata, ds: Dataset, lib, indices: list[str]) -> tuple[pd.DataF
     method, params = method_for(ds, adata.n_vars)
     sign = orientation(lib)
     out = OrderedDict()
-    info: dict = {"method": method, **params, "n_genes": int(adata.n_vars), "n_samples": int(adata.n_obs)}
+    info: dict = {"n_genes": int(adata.n_vars), "n_samples": int(adata.n_obs)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sets with no gene in the data (CD177 in some) are NaN, as reported
         for name in indices:
@@ -168,7 +175,11 @@ def score_dataset(adata, ds: Dataset, lib, indices: list[str]) -> tuple[pd.DataF
             info[f"index:{name}"] = scored.uns["dormsig"]["score"]["index"]
         scored = tl.score(adata, list(lib), method=method, index=None, species=ds.species, copy=True, **params)
         table = scored.obsm["dormsig_scores"]
-        matched = scored.uns["dormsig"]["score"]["n_genes_matched"]
+        rec = scored.uns["dormsig"]["score"]
+        matched = rec["n_genes_matched"]
+        info["method"] = str(rec["method"])  # what "auto" chose, and on which kind of data
+        info["data_kind"] = str(rec["params"]["data_kind"])
+        info["max_rank"] = rec["params"].get("max_rank")
         for name in lib:
             out[name] = sign[name] * table[name]
         info["n_genes_matched"] = {k: int(v) for k, v in dict(matched).items()}
@@ -259,9 +270,27 @@ def bootstrap_ci(score: np.ndarray, obs: pd.DataFrame, m: Metric, *, n_boot: int
 
 # Added after the primary result was seen (docs/evidence.md): how much the method and the weight of the
 # proliferation arm matter. Nothing here chose the shipped indices.
-SENS_METHODS = ("primary", "aucell", "singscore", "zmean")
-WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, float("inf"))  # proliferation arm weight; G0-arrest halves 0.5 each
+SENS_METHODS = ("primary", "ucell_all_genes", "aucell", "singscore", "zmean")
+WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, float("inf"))  # proliferation arm weight; G0-arrest down half weight 1
 G0_UP, G0_DOWN = "WIECEK2023_G0_ARREST_UPREGULATED", "WIECEK2023_G0_ARREST_DOWNREGULATED"
+
+# Index designs declared before the choice of version 2026.12.1, each with its reason. The choice uses the
+# TRAIN datasets only (criterion: mean of 2 AUROC - 1 and Spearman rho), among the designs that keep both
+# arms of the issue's definition (proliferation down plus G0 arrest); the other goal datasets are held out.
+TRAIN = ("LRC", "REF")
+CANDIDATES = OrderedDict([
+    ("2026.12.0: P1 U.5 D.5", ([(PROLIF, -1, 1.0), (G0_UP, 1, 0.5), (G0_DOWN, -1, 0.5)], True,
+                               "design fixed before evaluation")),
+    ("P1 D1 (no G0 up half)", ([(PROLIF, -1, 1.0), (G0_DOWN, -1, 1.0)], True,
+                               "under in-sample ranks a few of the 27 up genes move by thousands of ranks")),
+    ("P1 U.25 D.75", ([(PROLIF, -1, 1.0), (G0_UP, 1, 0.25), (G0_DOWN, -1, 0.75)], True,
+                      "halves weighted by their size (27 and 112 genes)")),
+    ("P.5 U.5 D.5", ([(PROLIF, -1, 0.5), (G0_UP, 1, 0.5), (G0_DOWN, -1, 0.5)], True,
+                     "G0 arm first: S/G2M markers are low in cycling G1 cells")),
+    ("P.5 D1", ([(PROLIF, -1, 0.5), (G0_DOWN, -1, 1.0)], True, "both changes above")),
+    ("U.5 D.5 (Wiecek halves)", ([(G0_UP, 1, 0.5), (G0_DOWN, -1, 0.5)], False, "no proliferation arm")),
+    ("D1 (G0 down half alone)", ([(G0_DOWN, -1, 1.0)], False, "no proliferation arm, one half of a set")),
+])
 
 
 def sensitivity_scores(adata, ds: Dataset) -> dict[str, pd.DataFrame]:
@@ -272,7 +301,12 @@ def sensitivity_scores(adata, ds: Dataset) -> dict[str, pd.DataFrame]:
     comps = [(c.set, c.sign, c.weight) for c in load_index("quiescence").components]
     out = {}
     for label in SENS_METHODS:
-        method, params = method_for(ds, adata.n_vars) if label == "primary" else (label, {})
+        if label == "primary":
+            method, params = method_for(ds, adata.n_vars)
+        elif label == "ucell_all_genes":  # the previous harness's bulk setting: ranks over all genes
+            method, params = "ucell", {"max_rank": int(adata.n_vars)}
+        else:
+            method, params = label, {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = tl.score(adata, [PROLIF, G0_UP, G0_DOWN, WIECEK], method=method, index=None, species=ds.species,
@@ -285,32 +319,62 @@ def sensitivity_scores(adata, ds: Dataset) -> dict[str, pd.DataFrame]:
             "Wiecek down half (negated)": -t[G0_DOWN],
         })
         if label == "primary":
+            for name, (cand, _, _) in CANDIDATES.items():
+                frame[f"cand:{name}"] = tl.combine_index(t, cand)
             for w in WEIGHTS:
                 frame[f"w_prolif={w:g}"] = (-t[PROLIF] if np.isinf(w)
-                                            else -w * t[PROLIF] + 0.5 * t[G0_UP] - 0.5 * t[G0_DOWN])
+                                            else tl.combine_index(t, [(PROLIF, -1, w), (G0_DOWN, -1, 1.0)]))
         out[label] = frame
     return out
+
+
+def rank_spread(adata, lib) -> dict:
+    """Within-sample ranks (1 = highest) of the G0-arrest halves' genes: how many matched, the median over genes
+    of each gene's rank standard deviation across samples, and the up genes that move most."""
+    from scipy.stats import rankdata
+
+    x = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X, dtype=np.float64)
+    ranks = np.apply_along_axis(rankdata, 1, -x)
+    where = {str(g).upper(): i for i, g in enumerate(adata.var_names)}  # rat/mouse symbols are title case
+    out = {}
+    for half, name in (("up", G0_UP), ("down", G0_DOWN)):
+        cols = [where[g] for g in lib[name].genes if g in where]
+        sd = ranks[:, cols].std(axis=0)
+        out[half] = {"n": len(cols), "median_sd": float(np.median(sd)),
+                     "top": [(str(adata.var_names[cols[i]]), float(sd[i])) for i in np.argsort(-sd)[:3]]}
+    return out
+
+
+def _util(table: pd.DataFrame, row: str, ms: list[Metric]) -> float:
+    """Mean agreement over metrics: 2 AUROC - 1 (so that chance is 0, like rho) and Spearman rho."""
+    return float(np.mean([(2 * table.loc[row, m.key] - 1) if m.metric == "auroc" else table.loc[row, m.key]
+                          for m in ms]))
+
+
+def choose_candidate(table: pd.DataFrame, metrics: list[Metric]) -> str:
+    """The declared candidate with both arms that agrees best with the TRAIN datasets (nothing else is read)."""
+    train = [m for m in metrics if m.key in TRAIN]
+    both = [n for n, (_, arms, _) in CANDIDATES.items() if arms]
+    return max(both, key=lambda n: _util(table, f"cand:{n}", train))
 
 
 def lodo(table: pd.DataFrame, metrics: list[Metric]) -> pd.DataFrame:
     """Leave one dataset out: pick the proliferation weight on the other goal datasets, report it on the left-out one.
 
-    Criterion: mean of (2 AUROC - 1) and Spearman rho over the training datasets; ties go to the shipped weight (1).
+    Criterion: mean of (2 AUROC - 1) and Spearman rho over the training datasets; ties go to the shipped weight.
     """
+    from dormsig.signatures import load_index
+
     goal = [m for m in metrics if m.goal]
     cand = [f"w_prolif={w:g}" for w in WEIGHTS]
-    order = sorted(cand, key=lambda c: (c != "w_prolif=1", cand.index(c)))
-
-    def util(row: str, ms: list[Metric]) -> float:
-        return float(np.mean([(2 * table.loc[row, m.key] - 1) if m.metric == "auroc" else table.loc[row, m.key]
-                              for m in ms]))
-
+    shipped = next(f"w_prolif={c.weight:g}" for c in load_index("quiescence").components if c.set == PROLIF)
+    order = sorted(cand, key=lambda c: (c != shipped, cand.index(c)))
     rows = []
     for held in goal:
         train = [m for m in goal if m.key != held.key]
-        best = max(order, key=lambda c: util(c, train))
+        best = max(order, key=lambda c: _util(table, c, train))
         rows.append({"held out": held.key, "chosen": best, "held-out value": table.loc[best, held.key],
-                     "shipped (w_prolif=1)": table.loc["w_prolif=1", held.key]})
+                     "shipped": table.loc[shipped, held.key], "shipped weight": shipped})
     return pd.DataFrame(rows)
 
 
@@ -334,6 +398,8 @@ def run(data: Path, *, datasets: tuple[str, ...] | None = None, n_boot: int = 20
         meta["seconds"] = round(time.perf_counter() - t0, 1)
         info[ds.name], scores[ds.name] = meta, frame
         by_method = sensitivity_scores(adata, ds) if sensitivity else {}
+        if sensitivity:
+            meta["rank_spread"] = rank_spread(adata, lib)
         for m in (m for m in metrics if m.dataset == ds.name):
             for label, sframe in by_method.items():
                 for row in sframe.columns:
@@ -436,25 +502,49 @@ def render_sensitivity(res: dict) -> str:
     sens = res.get("sensitivity") or {}
     if not sens:
         return ""
-    lines = ["POST HOC (added after the primary result was seen; did not choose the shipped indices)", ""]
+    lines = ["POST HOC (after the 2026.12.0 result was seen). Only the 'Declared index designs' table chose anything "
+             "(quiescence 2026.12.1, on its training columns); the rest chose nothing.", ""]
     primary = sens["primary"]
     cols = list(primary.columns)
     width = 46
     lines.append(f"{'method / row':<{width}}" + "".join(f"{c:>9}" for c in cols))
     for label, frame in sens.items():
-        rows = [r for r in frame.index if not r.startswith("w_prolif=")]
+        rows = [r for r in frame.index if not r.startswith(("w_prolif=", "cand:"))]
         for r in rows:
-            name = f"{label if label != 'primary' else 'ucell (primary)'}: {r}"
+            name = f"{label if label != 'primary' else 'auto (primary)'}: {r}"
             lines.append(f"{name[:width - 1]:<{width}}" + "".join(f"{_fmt(frame.loc[r, c]):>9}" for c in cols))
     lines.append("")
-    lines.append("Proliferation arm weight (primary method; G0-arrest halves 0.5 each; inf = proliferation alone):")
+    lines.append(f"Declared index designs (primary method; P = -{PROLIF}, U = {G0_UP}, D = -{G0_DOWN}, with weights).")
+    lines.append(f"Chosen on {' and '.join(TRAIN)} only (mean of 2 AUROC - 1 and rho), among designs with both arms; "
+                 "the other columns are held out:")
+    lines.append(f"{'design (train: ' + ', '.join(TRAIN) + ')':<{width}}" + "".join(
+        f"{(c + '*' if c in TRAIN else c):>9}" for c in cols) + "    train")
+    train = [m for m in res["metrics"] if m.key in TRAIN]
+    chosen = choose_candidate(primary, res["metrics"]) if len(train) == len(TRAIN) else None
+    for name in CANDIDATES:
+        r = f"cand:{name}"
+        mark = " <- chosen" if name == chosen else ("" if CANDIDATES[name][1] else " (one arm)")
+        lines.append(f"{name[:width - 1]:<{width}}" + "".join(f"{_fmt(primary.loc[r, c]):>9}" for c in cols)
+                     + (f"  {_util(primary, r, train):7.3f}" if chosen else "") + mark)
+    lines.append("  reasons: " + "; ".join(f"{n}: {why}" for n, (_, _, why) in CANDIDATES.items()))
+    lines.append("")
+    lines.append("Within-sample rank spread of the G0-arrest halves (genes matched; median over genes of the rank sd "
+                 "across samples; the up genes that move most):")
+    for ds, meta in res["info"].items():
+        if "rank_spread" in meta:
+            up, down = meta["rank_spread"]["up"], meta["rank_spread"]["down"]
+            lines.append(f"  {ds:<20} up {up['n']:>3} genes, sd {up['median_sd']:6.0f}; down {down['n']:>3} genes, "
+                         f"sd {down['median_sd']:6.0f}; up, most: "
+                         + ", ".join(f"{g} {v:.0f}" for g, v in up["top"]))
+    lines.append("")
+    lines.append("Proliferation arm weight (primary method; G0-arrest down half weight 1; inf = proliferation alone):")
     for r in (r for r in primary.index if r.startswith("w_prolif=")):
         lines.append(f"{r:<{width}}" + "".join(f"{_fmt(primary.loc[r, c]):>9}" for c in cols))
     lines.append("")
     lines.append("Leave one dataset out (weight chosen on the other goal datasets, value on the left-out one):")
     for _, row in lodo(primary, res["metrics"]).iterrows():
         lines.append(f"  {row['held out']:<6} chosen {row['chosen']:<15} held-out {_fmt(row['held-out value'])}  "
-                     f"shipped {_fmt(row['shipped (w_prolif=1)'])}")
+                     f"shipped ({row['shipped weight']}) {_fmt(row['shipped'])}")
     return "\n".join(lines)
 
 
@@ -512,17 +602,23 @@ def evidence_block(res: dict, index: str) -> OrderedDict:
         results.append(row)
     return OrderedDict(
         computed_by="benchmarks/validate_indices.py (dormsig " + __version__ + ")",
-        method=(f"dormsig.tl.score; single cells: ucell max_rank={SC_MAX_RANK}; bulk: ucell with max_rank = number "
-                f"of genes (ranks over all genes); higher = more quiescent; 95% CI: {res['n_boot']} bootstrap "
+        method=(f"dormsig.tl.score, method auto as users get it ({_chosen(res)}); higher = more quiescent; 95% CI: {res['n_boot']} bootstrap "
                 f"resamples (AUROC stratified by class), seed {res['seed']}. proliferation = -{PROLIF}, wiecek = "
                 f"{WIECEK}, same method; wiecek_zscore = {WIECEK} scored as published (cohort z-scores, "
                 f"method zmean)."),
         data=("validation pack /work/shared/data/validation (secrierlab/CancerG0Arrest 762e83d6, micw42/QDSWorkflow "
               "dd79af68; README there)"),
         library_version=str(res["library"].version),
-        design=DESIGN,
+        design=DESIGNS.get(index, DESIGN_FIXED),
         results=results,
     )
+
+
+def _chosen(res: dict) -> str:
+    """What method="auto" chose on each dataset, e.g. 'gse83142_lrc: singscore (bulk)'."""
+    return "; ".join(f"{k}: {v['method']}" + (f" max_rank={v['max_rank']}" if v.get("max_rank") not in (None, "None")
+                                              else "")
+                     + f" ({v['data_kind']})" for k, v in res["info"].items())
 
 
 def _round(v) -> float | None:
@@ -587,9 +683,10 @@ def evidence_markdown(res: dict, command: str, uptime: str) -> str:
     out.append("")
     post = render_sensitivity(res)
     if post:
-        out.append("### Post hoc: method, proliferation weight, leave one dataset out")
+        out.append("### Post hoc: method, declared designs, proliferation weight, leave one dataset out")
         out.append("")
-        out.append("Added after the primary result was seen; nothing here chose the shipped indices.")
+        out.append("Added after the 2026.12.0 result was seen. The declared-designs table chose quiescence 2026.12.1 "
+                   "on its training columns (marked *); nothing else here chose anything.")
         out.append("")
         out.append("```")
         out.extend(post.splitlines()[2:])
@@ -641,7 +738,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.sensitivity:
         print("\n" + render_sensitivity(res))
     print(f"\n{elapsed:.0f} s; {uptime}; per dataset: " + ", ".join(
-        f"{k} {v['seconds']} s ({v['method']} max_rank={v['max_rank']}, {v['n_samples']} x {v['n_genes']})"
+        f"{k} {v['seconds']} s ({v['method']}" + (f" max_rank={v['max_rank']}" if v.get('max_rank') not in (None, "None")
+                                                 else "")
+        + f", {v['data_kind']}, {v['n_samples']} x {v['n_genes']})"
         for k, v in res["info"].items()))
     if args.json:
         payload = {"table": json.loads(res["table"].to_json()), "n": res["n"], "ci": res["ci"],

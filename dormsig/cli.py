@@ -1,7 +1,8 @@
 """The ``dormsig`` command line: a thin shell over the library.
 
 Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback), 1 internal error,
-3 ``verify`` found that an output no longer matches its inputs, 130 interrupted (SIGINT).
+3 ``verify`` found that an output no longer matches its inputs, 130 interrupted (SIGINT), 143 terminated
+(SIGTERM); an interrupted or terminated command removes what it wrote.
 Every output gets a ``<output>.provenance.json`` beside it; outputs are written atomically and an
 existing output is replaced only with ``--force``; an input is never overwritten.
 """
@@ -510,6 +511,29 @@ def _index_note(adata, step: str = "score") -> str:
     return f"dormancy index {rec['name']} {rec.get('version', '')}".rstrip() + done
 
 
+def _evidence_note(adata) -> str | None:
+    """The index's evidence in one line (two primary datasets against proliferation alone and Wiecek), or None."""
+    from dormsig.errors import DormsigError
+    from dormsig.signatures import load_index
+
+    rec = adata.uns.get("dormsig", {}).get("score", {}).get("index")
+    if not isinstance(rec, dict) or not rec.get("name"):
+        return None
+    try:
+        index = load_index(str(rec["name"]))
+    except DormsigError:  # a user's index file: no shipped evidence
+        return None
+    if index.evidence is None or index.version != str(rec.get("version", "")):
+        return None
+    rows = [r for r in index.evidence.results if str(r.role).startswith("primary")
+            and r.value is not None and r.proliferation is not None][:2]
+    if not rows:
+        return None
+    parts = [f"{r.dataset} {r.metric} {r.value:.2f} (proliferation alone {r.proliferation:.2f}"
+             + (f", Wiecek z-score {r.wiecek_zscore:.2f})" if r.wiecek_zscore is not None else ")") for r in rows]
+    return f"index {index.name} {index.version} on labelled public data: {'; '.join(parts)}; more in docs/evidence.md"
+
+
 @cli.command("score")
 @click.argument("input_path", type=InputPath())
 @click.option("--out", "-o", required=True, type=OutputPath(), help="Per-sample scores (.tsv or .csv).")
@@ -562,6 +586,9 @@ def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detec
     outs.extra["compartment"] = compartment
     outs.finish()
     scored = f"{int(adata.obs['dormsig_scored'].sum())} of " if cells else ""
+    evidence = _evidence_note(adata)
+    if evidence:
+        log.info("%s", evidence)
     _say(f"{out}: {scored}{adata.n_obs} samples/cells scored with {adata.uns['dormsig']['score']['method']} "
                f"({_index_note(adata)})" + (f" ({cells})" if cells else ""))
 
@@ -820,14 +847,23 @@ def verify_cmd(output):
 
 
 # --------------------------------------------------------------------------- entry point
-_INTERRUPTED = False
+_INTERRUPTED = 0  # the signal number that interrupted the command, 0 if none
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
     # Remember the signal: libraries (pandas' C parser, h5py) may wrap the KeyboardInterrupt in their own error.
+    # SIGTERM (a scheduler's time limit, `kill`) takes the same path, so staged and partial outputs are removed.
     global _INTERRUPTED
-    _INTERRUPTED = True
+    _INTERRUPTED = signum
     raise KeyboardInterrupt
+
+
+def _interrupted() -> int:
+    if _INTERRUPTED == signal.SIGTERM:
+        click.echo("dormsig: terminated", err=True)
+        return 128 + signal.SIGTERM
+    click.echo("dormsig: interrupted", err=True)
+    return EXIT_INTERRUPTED
 
 
 def _usage_line(exc: click.ClickException) -> str:
@@ -842,15 +878,15 @@ def _usage_line(exc: click.ClickException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: map errors to exit codes, one line each, no traceback."""
     global _INTERRUPTED
-    _INTERRUPTED = False
+    _INTERRUPTED = 0
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _on_sigint)
+        signal.signal(signal.SIGTERM, _on_sigint)
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="dormsig", standalone_mode=False)
     except DormsigError as exc:
         if _INTERRUPTED:
-            click.echo("dormsig: interrupted", err=True)
-            return EXIT_INTERRUPTED
+            return _interrupted()
         click.echo(f"dormsig: error: {for_people(str(exc))}", err=True)
         return EXIT_BAD_INPUT
     except click.exceptions.Exit as exc:
@@ -858,18 +894,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:  # usage errors: one line, not click's usage block
         click.echo(f"dormsig: error: {_usage_line(exc)}", err=True)
         return EXIT_BAD_INPUT
-    except click.exceptions.Abort:
-        click.echo("dormsig: interrupted", err=True)
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        click.echo("dormsig: interrupted", err=True)
-        return EXIT_INTERRUPTED
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        return _interrupted()
     except SystemExit as exc:
         return int(exc.code or 0)
     except Exception as exc:  # an internal error: a bug, not the user's fault
         if _INTERRUPTED:
-            click.echo("dormsig: interrupted", err=True)
-            return EXIT_INTERRUPTED
+            return _interrupted()
         if "--verbose" in sys.argv or "-v" in sys.argv:
             raise
         text = " ".join(str(exc).split())[:120]

@@ -160,8 +160,9 @@ def run_pipeline(cfg: dict, out: str | os.PathLike, *, force: bool = False, thre
     jobs = []
     for name, ds in cfg["datasets"].items():
         dest = out / name
+        shared = [e.typed for e in plan.inputs if not e.label.startswith("datasets.")]  # config, signatures...
         outs = OutputSet("pipeline", {"dataset": name, "config": cfg, "threads": threads, "seed": seed},
-                         _dataset_inputs(ds), plan=plan)
+                         _dataset_inputs(ds), plan=plan, recorded=[*_dataset_inputs(ds), *shared])
         for path, kind in _outputs(cfg, dest):
             outs.add(path, "--out", kind=kind)
         stage = plan.output(out / f".{name}.partial", "--out (staging)", kind="dir", sidecar=False, scratch=True)

@@ -93,6 +93,20 @@ def test_default_on_bulk_is_singscore_and_no_index_component_is_constant(ctc):
     assert table["dormancy_index"].nunique() == 29
 
 
+def test_no_component_of_any_shipped_index_is_constant_on_ctc(ctc):
+    """Every component of every shipped index that has a gene in the CTC counts varies across the 29 samples."""
+    from dormsig.signatures import list_indices, load_index
+
+    for name in list_indices():
+        a = ctc.copy()
+        table, rec = _quiet_score(a, index=name)
+        for comp in load_index(name).components:
+            if table[comp.set].isna().all():  # no gene in the data (CD177 alone): NaN, reported, not constant
+                assert rec["n_genes_matched"][comp.set] == 0, (name, comp.set)
+                continue
+            assert table[comp.set].nunique() > 5, (name, comp.set)
+
+
 def test_floor_warning_names_the_set_on_real_ctc(ctc):
     """HSC mimicry: CXCR4, CD34 and TEK all have zero counts in 19 of the 29 samples (counted from the counts)."""
     a = ctc.copy()
@@ -218,3 +232,18 @@ def test_cli_scores_a_small_batch_as_its_reference_was_scored(oligo, tmp_path):
     assert ref.uns["dormsig"]["score"]["method"] == "ucell" and ref.uns["dormsig"]["score"]["params"]["max_rank"] == 1500
     # single-sample scores: the same numbers alone as among the 184 cells
     np.testing.assert_allclose(few["dormancy_index"], ref.obsm["dormsig_scores"]["dormancy_index"].iloc[:10], atol=1e-12)
+
+
+def test_a_small_cells_selection_is_still_scored_as_cells(oligo):
+    """40 cells of one tumour (cells=) alone would look like bulk (<= 50 observations): the kind of data
+    is decided on all 184 cells."""
+    ann = pd.read_csv(DATA / "de" / "oligo_annotations.txt", sep="\t", header=None, index_col=0)[1]
+    a = oligo.copy()
+    a.obs["type"] = ann.reindex(a.obs_names).to_numpy()
+    assert int((a.obs["type"] == "malignant_93").sum()) == 40
+    _, rec = _quiet_score(a, cells="type=malignant_93")
+    assert rec["method"] == "ucell" and rec["params"]["data_kind"] == "single_cell"
+    assert rec["data"]["reason"].startswith("all 184 observations") and rec["data"]["n_obs"] == 40
+    sub = a[a.obs["type"] == "malignant_93"].copy()
+    _, alone = _quiet_score(sub)
+    assert alone["method"] == "singscore"  # what the selection alone would have been given

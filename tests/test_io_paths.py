@@ -175,3 +175,33 @@ def test_run_removes_staging_and_created_directories_on_any_error(tmp_path, monk
     assert seen["stage"].name == ".ctc.partial"
     assert not seen["stage"].exists()
     assert not (tmp_path / "results").exists()  # created for the staging, removed with it
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_run_signalled_while_staging_leaves_nothing(tmp_path, sig):
+    """The console script, interrupted (Ctrl-C) or terminated (a scheduler's time limit) in the middle of a run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from dormsig.data import example_path
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"datasets:\n  ctc:\n    input: {example_path('aceto2014_ctc/GSE51827_data.txt.gz')}\n"
+                   "contrasts:\n  - {high: NOTCH2, versus: NOTCH1}\n")
+    out = tmp_path / "results"
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "dormsig"), "run", str(cfg), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stage = out / ".ctc.partial"
+    end = time.monotonic() + 300
+    while time.monotonic() < end and proc.poll() is None and not (stage / "data.h5ad").exists():
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    time.sleep(0.5)
+    proc.send_signal(getattr(signal, sig))
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == (130 if sig == "SIGINT" else 143), stderr
+    assert stderr.strip().splitlines()[-1] == ("dormsig: interrupted" if sig == "SIGINT" else "dormsig: terminated")
+    assert "Traceback" not in stderr
+    assert not out.exists(), list(out.rglob("*"))  # staging and the directory made for it: gone

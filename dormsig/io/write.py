@@ -99,13 +99,16 @@ class OutputSet:
     plan
         The :class:`~dormsig.io.paths.PathPlan` the inputs and outputs are declared in (the CLI's,
         with the option names); a new one otherwise.
+    recorded
+        The inputs whose checksums the sidecars record (default: every input declared in the plan).
 
     Used as a context manager, an exception inside the block removes every output written so far
     (and directories created for them): a step writes all its outputs or none.
     """
 
     def __init__(self, step: str, params: dict[str, Any], inputs: Iterable[str | os.PathLike | None] = (), *,
-                 force: bool = False, plan: PathPlan | None = None) -> None:
+                 force: bool = False, plan: PathPlan | None = None,
+                 recorded: Iterable[str | os.PathLike] | None = None) -> None:
         from dormsig.provenance import command_line
 
         self.step = step
@@ -119,6 +122,8 @@ class OutputSet:
         self.paths: list[Path] = []
         self.extra: dict[str, Any] = {}
         self._input_sha: dict[str, str] = {}
+        # the inputs named in the sidecars: all declared ones, or those given (one dataset of a run)
+        self._recorded = None if recorded is None else {str(Path(p).resolve()) for p in recorded}
         _ = self.input_sha  # hashed up front: the record describes the inputs as they were read
 
     @property
@@ -132,6 +137,8 @@ class OutputSet:
 
         for e in self.plan.inputs:
             key = str(Path(e.typed).resolve())
+            if self._recorded is not None and key not in self._recorded:
+                continue
             if key not in self._input_sha:
                 self._input_sha[key] = sha256(e.typed)
         return dict(self._input_sha)

@@ -162,7 +162,9 @@ def _component_scores(adata: AnnData, rows: np.ndarray, components: Sequence[Com
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # small-set warnings were given when the data were scored
-                score(tmp, todo, method=method, index=None, seed=int(params.get("seed") or 0), **kw)
+                # the kind of data of the scored run (a subset of rows alone may look like another kind)
+                score(tmp, todo, method=method, index=None, seed=int(params.get("seed") or 0),
+                      data_kind=str(params.get("data_kind") or "auto"), **kw)
             got, rec2 = tmp.obsm[OBSM_KEY], tmp.uns[UNS_KEY]["score"]["genes"]
             method = str(tmp.uns[UNS_KEY]["score"].get("method", method))
         except MatchError:  # none of the sets has a gene in the data

@@ -263,7 +263,15 @@ def score(
         from dormsig.tl.cells import score_restricted
 
         params = {k: v for k, v in locals().items() if k not in ("adata", "cells", "copy", "method_kwargs")}
-        return score_restricted(score, adata, cells, copy=copy, kwargs={**params, **method_kwargs})
+        full = None
+        if data_kind == "auto":  # the kind of data is that of all observations: 40 tumour cells are still cells
+            full = _data.profile(adata, layer=layer, chunk_size=chunk_size)
+            params["data_kind"] = full.kind
+        out = score_restricted(score, adata, cells, copy=copy, kwargs={**params, **method_kwargs})
+        if full is not None:
+            target = out if copy else adata
+            target.uns["dormsig"]["score"]["data"]["reason"] = f"all {full.n_obs} observations: {full.reason}"
+        return out
     if method != "auto":
         info = _registry.info(method)  # an unknown method fails before the data are read
         if info.cohort_dependent and adata.n_obs < MIN_COHORT_SAMPLES:

@@ -30,8 +30,10 @@ def _index_evidence(ctx: ReportContext) -> list[str]:
     if index is None or index.evidence is None or index.version != version:
         return parts + [absent(f"no recorded evidence for index {name} {version}")]
     evidence = index.evidence_table()
-    cols = [c for c in ("dataset", "metric", "value", "n", "ci95", "proliferation", "wiecek", "note")
-            if c in evidence.columns]
+    cols = [c for c in ("dataset", "target", "role", "metric", "value", "n", "ci95", "proliferation", "wiecek",
+                        "wiecek_zscore", "note") if c in evidence.columns]
+    if "note" in evidence:  # most rows have none: an empty cell, not "NA"
+        evidence["note"] = evidence["note"].fillna("")
     parts.append("<h3>Evidence: agreement with experimentally labelled public data (docs/evidence.md)</h3>")
     parts.append(f"<p>{e(index.evidence.method)} Design: {e(index.evidence.design)}.</p>")
     parts.append(table(evidence[cols], max_rows=max(ctx.max_rows, len(index.evidence.results))))
