@@ -27,10 +27,13 @@ from dormsig.cli_types import (
     DESIGN,
     FORMAT,
     FRACTION,
+    H5AD,
+    HTML,
     METHOD_OR_AUTO,
     PERMUTATIONS,
     QUANTILE,
     SEED,
+    TABLE,
     THREADS,
     CellsArg,
     IndexArg,
@@ -234,7 +237,7 @@ def cli() -> None:
 # --------------------------------------------------------------------------- read
 @cli.command("read")
 @click.argument("inputs", nargs=-1, required=True, type=InputPath())
-@click.option("--out", "-o", required=True, type=OutputPath(), help="Output .h5ad.")
+@click.option("--out", "-o", required=True, type=OutputPath(suffixes=H5AD), help="Output .h5ad.")
 @click.option("--sample-sheet", type=InputPath("file"), help="CSV/TSV joined into obs (first column = sample).")
 @click.option("--format", "fmt", default=None, type=FORMAT, help="Force the input format instead of detecting it.")
 @click.option("--orientation", type=click.Choice(["genes_x_samples", "samples_x_genes"]), default=None)
@@ -269,7 +272,7 @@ def read_cmd(inputs, out, sample_sheet, fmt, orientation, tx2gene, strand, speci
 # --------------------------------------------------------------------------- groups
 @cli.command("groups")
 @click.argument("input_h5ad", type=InputPath("file"))
-@click.option("--out", "-o", required=True, type=OutputPath(), help="Output .h5ad with the group column.")
+@click.option("--out", "-o", required=True, type=OutputPath(suffixes=H5AD), help="Output .h5ad with the group column.")
 @click.option("--high", default="NOTCH2", type=Name(), show_default=True, help="Gene whose HIGH cells are the test group.")
 @click.option("--versus", default="NOTCH1", type=Name(), show_default=True, help="A second gene, or 'low' for high vs low.")
 @click.option("--by", default=None, type=Name(), help="obs column: compute thresholds within each sample.")
@@ -312,7 +315,7 @@ def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added
 # --------------------------------------------------------------------------- de
 @cli.command("de")
 @click.argument("input_h5ad", type=InputPath("file"))
-@click.option("--out", "-o", required=True, type=OutputPath(), help="Results table (.tsv or .csv).")
+@click.option("--out", "-o", required=True, type=OutputPath(suffixes=TABLE), help="Results table (.tsv or .csv).")
 @click.option("--group-key", default="dormsig_group", show_default=True, type=Name())
 @click.option("--test", "test_level", default="NOTCH2_high", show_default=True, type=Name(), help="First-named group (log2FC > 0 = higher here).")
 @click.option("--reference", default="NOTCH1_high", show_default=True, type=Name(), help="Reference group.")
@@ -333,7 +336,7 @@ def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added
               help="R's likelihood-ratio test of the design against --reduced (all levels of the groups at once).")
 @click.option("--reduced", default=None, type=DESIGN,
               help="Reduced design of --lrt (default: the design without --group-key), e.g. '~ patient'.")
-@click.option("--h5ad-out", type=OutputPath(), default=None, help="Also write the (pseudo)bulk AnnData with normalised/VST layers.")
+@click.option("--h5ad-out", type=OutputPath(suffixes=H5AD), default=None, help="Also write the (pseudo)bulk AnnData with normalised/VST layers.")
 @click.option("--threads", type=THREADS, default=None)
 @click.option("--allow-cells-as-replicates", is_flag=True, help="Run DESeq2 on single cells (not recommended).")
 @common
@@ -388,7 +391,7 @@ def de_cmd(input_h5ad, out, group_key, test_level, reference, covariate, sample_
 # --------------------------------------------------------------------------- enrich
 @cli.command("enrich")
 @click.argument("de_table", type=InputPath("file"))
-@click.option("--out", "-o", required=True, type=OutputPath(), help="Enrichment table (.tsv or .csv).")
+@click.option("--out", "-o", required=True, type=OutputPath(suffixes=TABLE), help="Enrichment table (.tsv or .csv).")
 @click.option("--signatures", default=None, type=SignaturesArg(), help="Library set names (comma-separated) or a GMT/YAML/JSON file.")
 @click.option("--stat", default=None, type=Name(),
               help="Ranking column (default: stat/t/z/score, else sign(log2FC) * -log10(p), else the log2FC).")
@@ -536,8 +539,8 @@ def _evidence_note(adata) -> str | None:
 
 @cli.command("score")
 @click.argument("input_path", type=InputPath())
-@click.option("--out", "-o", required=True, type=OutputPath(), help="Per-sample scores (.tsv or .csv).")
-@click.option("--h5ad-out", type=OutputPath(), default=None, help="Also write the scored AnnData.")
+@click.option("--out", "-o", required=True, type=OutputPath(suffixes=TABLE), help="Per-sample scores (.tsv or .csv).")
+@click.option("--h5ad-out", type=OutputPath(suffixes=H5AD), default=None, help="Also write the scored AnnData.")
 @click.option("--reference", type=InputPath("file"), default=None, help="Reference built with 'dormsig reference'.")
 @_score_options
 @common
@@ -595,7 +598,7 @@ def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detec
 
 @cli.command("reference")
 @click.argument("input_path", type=InputPath())
-@click.option("--out", "-o", required=True, type=OutputPath(), help="Reference .h5ad (scores only, no matrix).")
+@click.option("--out", "-o", required=True, type=OutputPath(suffixes=H5AD), help="Reference .h5ad (scores only, no matrix).")
 @click.option("--rule", type=click.Choice(["quantile", "mixture"]), default="quantile", show_default=True)
 @click.option("--quantile", default=0.9, show_default=True, type=QUANTILE, help="Quantile of the index above which a sample is called dormant.")
 @_score_options
@@ -630,7 +633,7 @@ def reference_cmd(input_path, out, rule, quantile, method, data_kind, min_detect
 
 @cli.command("rank")
 @click.argument("scored_h5ad", type=InputPath("file"))
-@click.option("--out", "-o", required=True, type=OutputPath(), help="Ranked table (.tsv or .csv).")
+@click.option("--out", "-o", required=True, type=OutputPath(suffixes=TABLE), help="Ranked table (.tsv or .csv).")
 @click.option("--rule", type=click.Choice(["quantile", "mixture", "permutation"]), default="quantile", show_default=True)
 @click.option("--quantile", default=0.9, show_default=True, type=QUANTILE)
 @click.option("--reference", type=InputPath("file"), default=None)
@@ -753,7 +756,7 @@ def methods_cmd():
 @click.option("--enrichment", "enr_path", type=InputPath("file"), default=None, help="Enrichment table.")
 @click.option("--groupby", default=None, type=Name(), help="obs column for score distributions.")
 @click.option("--title", default="dormsig report", show_default=True, type=Name())
-@click.option("--out", "-o", required=True, type=OutputPath(), help="Self-contained HTML file.")
+@click.option("--out", "-o", required=True, type=OutputPath(suffixes=HTML), help="Self-contained HTML file.")
 @common
 def report_cmd(adata_path, de_path, enr_path, groupby, title, out, force):
     """Write one self-contained HTML report (figures also saved as PNG and SVG).

@@ -206,8 +206,16 @@ class OutputPath(PathArg):
     name = "output"
     role = "output"
 
-    def __init__(self, kind: str = "file") -> None:
+    def __init__(self, kind: str = "file", suffixes: tuple[str, ...] = ()) -> None:
         super().__init__(kind)
+        self.suffixes = suffixes  # what the writer writes, decided by the name: refuse any other
+
+    def check_suffix(self, value: str, label: str) -> None:
+        """Refuse a name that promises another format than the one written (after the plan's own checks)."""
+        if self.suffixes and not str(value).lower().endswith(self.suffixes):
+            what = {TABLE: "a text table", H5AD: "an AnnData .h5ad", HTML: "an HTML page"}.get(self.suffixes, "a file")
+            raise click.BadParameter(f"{Path(value).name!r}: this option writes {what}, so its name must end in "
+                                     f"{', '.join(self.suffixes)}", param_hint=label)
 
     def declare(self, plan: PathPlan, value: str, label: str) -> None:
         if self.kind == "container":
@@ -216,6 +224,9 @@ class OutputPath(PathArg):
             plan.output(value, label, kind=self.kind)
 
 
+TABLE = (".tsv", ".csv", ".txt", ".tsv.gz", ".csv.gz")
+H5AD = (".h5ad",)
+HTML = (".html", ".htm")
 SIGNATURE_SUFFIXES = (".gmt", ".gmx", ".yaml", ".yml", ".json", ".txt", ".gz")
 
 
@@ -317,6 +328,10 @@ def plan_paths(ctx: click.Context, values: dict[str, Any], *, force: bool) -> Pa
     for param, ptype in declared(ctx.command):
         for value in _values(values.get(param.name)):
             ptype.declare(plan, value, label_of(param))
+    for param, ptype in declared(ctx.command):  # collisions with inputs are named first
+        if isinstance(ptype, OutputPath):
+            for value in _values(values.get(param.name)):
+                ptype.check_suffix(value, label_of(param))
     return plan
 
 

@@ -88,7 +88,7 @@ class Sandbox:
 def _valid(param: click.Parameter, box: Sandbox, k: int) -> str:
     t = param.type
     if isinstance(t, OutputPath):
-        return str(box.out / (f"dir{k}" if t.kind == "container" else f"out{k}.tsv"))
+        return str(box.out / (f"dir{k}" if t.kind == "container" else f"out{k}{(t.suffixes or ('.tsv',))[0]}"))
     if isinstance(t, InputPath | SignaturesArg):
         return str(box.inputs / "data.tsv")
     if isinstance(t, IndexArg):
@@ -161,6 +161,8 @@ def out_of_domain(param: click.Parameter, box: Sandbox, base: dict[str, list[str
             bad = [str(box.inputs / "a_file"), str(box.inputs / "a_file" / "sub")]
         else:
             bad = [str(box.inputs / "a_dir"), str(box.inputs / "a_file" / "x.tsv"), ""]
+            if t.suffixes:  # a name that promises another format than the writer's
+                bad.append(str(box.out / "named.wrong"))
         return st.sampled_from(bad + inputs)
     if isinstance(t, SignaturesArg):
         return st.one_of(st.sampled_from(["A,,B", ",", str(box.inputs / "missing.gmt"), str(box.inputs / "a_dir"),
