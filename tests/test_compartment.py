@@ -59,7 +59,8 @@ def test_marker_sets_load_strictly_with_a_citation_per_gene():
 
     official = official_symbols()
     assert set(lib) == {"COMPARTMENT_IMMUNE", "COMPARTMENT_MYELOID", "COMPARTMENT_MICROGLIA",
-                        "COMPARTMENT_ENDOTHELIAL", "COMPARTMENT_FIBROBLAST", "COMPARTMENT_OLIGODENDROCYTE"}
+                        "COMPARTMENT_ENDOTHELIAL", "COMPARTMENT_FIBROBLAST", "COMPARTMENT_OLIGODENDROCYTE",
+                        "COMPARTMENT_PLATELET"}
     for sig in lib.values():
         assert not sig.down and len(sig.up) >= 6
         assert [g for g in sig.up if g not in official] == []

@@ -29,6 +29,7 @@ MODULES: tuple[str, ...] = (
     "heatmap",
     "de",
     "de_diagnostics",
+    "de_compartments",
     "enrichment",
     "provenance",
 )
