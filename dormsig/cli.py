@@ -752,13 +752,15 @@ def methods_cmd():
 # --------------------------------------------------------------------------- report, run, demo, verify
 @cli.command("report")
 @click.option("--adata", "adata_path", required=True, type=InputPath("file"), help="Scored .h5ad.")
-@click.option("--de", "de_path", type=InputPath("file"), default=None, help="DE results table.")
-@click.option("--enrichment", "enr_path", type=InputPath("file"), default=None, help="Enrichment table.")
+@click.option("--de", "de_paths", type=InputPath("file"), multiple=True,
+              help="DE results table (repeatable: one per contrast, all shown).")
+@click.option("--enrichment", "enr_paths", type=InputPath("file"), multiple=True,
+              help="Enrichment table (repeatable, in the order of --de).")
 @click.option("--groupby", default=None, type=Name(), help="obs column for score distributions.")
 @click.option("--title", default="dormsig report", show_default=True, type=Name())
 @click.option("--out", "-o", required=True, type=OutputPath(suffixes=HTML), help="Self-contained HTML file.")
 @common
-def report_cmd(adata_path, de_path, enr_path, groupby, title, out, force):
+def report_cmd(adata_path, de_paths, enr_paths, groupby, title, out, force):
     """Write one self-contained HTML report (figures also saved as PNG and SVG).
 
     \b
@@ -768,16 +770,35 @@ def report_cmd(adata_path, de_path, enr_path, groupby, title, out, force):
     from dormsig.io.results import read_result_table
     from dormsig.report import write_report
 
-    inputs = [_existing(p) for p in (adata_path, de_path, enr_path) if p]
+    inputs = [_existing(p) for p in (adata_path, *de_paths, *enr_paths) if p]
     outs = Outputs("report", {"groupby": groupby, "title": title}, inputs, force)
     out = outs.add(out)
     figures = outs.add(out.parent / f"{out.stem}_figures", "--out (figures)", kind="dir")
-    de = read_result_table(de_path, "de", label="--de") if de_path else None
-    enr = read_result_table(enr_path, "enrichment", label="--enrichment") if enr_path else None
+    if len(enr_paths) > len(de_paths):
+        raise InputError(f"{len(enr_paths)} --enrichment tables for {len(de_paths)} --de tables: give them in pairs")
+    labels = [_contrast_label(p) for p in de_paths]
+    if len(set(labels)) < len(labels):  # two tables of one contrast: tell them apart by file
+        labels = [f"{lab} ({Path(p).name})" for lab, p in zip(labels, de_paths, strict=True)]
+    de = {lab: read_result_table(p, "de", label="--de") for lab, p in zip(labels, de_paths, strict=True)}
+    enr = {lab: read_result_table(p, "enrichment", label="--enrichment")
+           for lab, p in zip(labels, enr_paths, strict=False)}
     adata = _read_h5ad(adata_path)
-    write_report(out, adata=adata, de=de, enrichment=enr, groupby=groupby, title=title, figures_dir=figures)
+    write_report(out, adata=adata, de=de or None, enrichment=enr or None, groupby=groupby, title=title,
+                 figures_dir=figures)
     outs.finish()
     _say(str(out))
+
+
+def _contrast_label(path: str) -> str:
+    """'<test> vs <reference>' from a DE table's provenance sidecar, else the file's name."""
+    from dormsig import get
+
+    try:
+        params = get.provenance(path).get("de", {}).get("params", {})
+    except DormsigError:
+        params = {}
+    test, reference = params.get("test"), params.get("reference")
+    return f"{test} vs {reference}" if test and reference else Path(path).stem
 
 
 @cli.command("run")

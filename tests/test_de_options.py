@@ -111,3 +111,22 @@ def test_progress_says_roughly_how_long_is_left(monkeypatch, caplog) -> None:
     # 35 s at the final refit, which starts at 67% of a fit: about 17 s left
     assert lines[4] == "DE B vs A: optim refit of 9 genes (35 s, about 17 s left)"
     assert lines[-1].endswith("(47 s, about 5 s left)")
+
+
+def test_cli_report_shows_every_contrast(sim_cont: Path, tmp_path: Path) -> None:
+    tables = []
+    for test, ref in (("B", "A"), ("A", "B")):
+        out = tmp_path / f"de_{test}_vs_{ref}.tsv"
+        res = subprocess.run([DORMSIG, "de", "-q", str(sim_cont), "--out", str(out), "--group-key", "condition",
+                              "--test", test, "--reference", ref, "--covariate", "age", "--no-shrink"],
+                             capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+        tables += ["--de", str(out)]
+    res = subprocess.run([DORMSIG, "report", "-q", "--adata", str(sim_cont), *tables, "--out", str(tmp_path / "r.html")],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    html = (tmp_path / "r.html").read_text()
+    # both contrasts, named from the tables' provenance (not their file names)
+    assert "B vs A" in html and "A vs B" in html
+    assert (tmp_path / "r_figures" / "volcano_B_vs_A.png").exists()
+    assert (tmp_path / "r_figures" / "volcano_A_vs_B.png").exists()
