@@ -148,7 +148,7 @@ def test_no_statistic_and_all_nan_statistic(tmp_path):
     raw = pd.read_csv(CTC_TOP, index_col=0)
     no_stat = tmp_path / "no_stat.csv"
     raw[["baseMean", "lfcSE"]].to_csv(no_stat)
-    with pytest.raises(FormatError, match=r"no statistic .* --stat") as err:
+    with pytest.raises(FormatError, match=r"no statistic .* stat=") as err:
         read_de_table(no_stat)
     assert len(str(err.value)) - len(str(no_stat)) <= 180  # one line, the path as given + the message
     nan_stat = tmp_path / "nan_stat.tsv"
