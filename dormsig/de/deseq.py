@@ -34,6 +34,7 @@ import logging
 import re
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -240,11 +241,48 @@ def deseq(
     if test is None or reference is None:
         raise ConfigError("deseq: give test= and reference= levels, or contrast=")
     what = f"deseq({group_key}: {test} vs {reference})"
+    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
+    groups, keep, counts, cells_as_replicates = _validate(
+        adata, group_key=group_key, test=test, reference=reference, covariates=covariates, test_type=test_type,
+        reduced=reduced, size_factors=size_factors, layer=layer, subset=subset, round_counts=round_counts,
+        force=force, what=what)
+    meta, gname, formula = _design(adata.obs.loc[keep], groups[keep], group_key=group_key, test=test,
+                                   reference=reference, covariates=covariates, design=design, what=what)
+    fit = _fit(counts, meta, adata.var_names, formula=formula, gname=gname, test=test, reference=reference,
+               test_type=test_type, reduced=reduced, size_factors=size_factors, cooks=cooks,
+               independent_filter=independent_filter, alpha=alpha, inference=inference, threads=threads,
+               progress=progress, what=what)
+    res = _results(fit, counts, adata.var_names, gname=gname, test=test, shrink=shrink, what=what)
+    _store(adata, fit, res, counts, keep, meta, key_added=key_added, params={
+        "group_key": group_key, "test": test, "reference": reference, "covariates": covariates,
+        "design": design, "layer": layer, "size_factors": size_factors, "cooks": cooks,
+        "independent_filter": independent_filter, "alpha": alpha, "shrink": shrink, "subset": subset,
+        "round_counts": round_counts, "force": force, "threads": threads, "inference": fit.inf_label,
+        "test_type": test_type, "reduced": reduced,
+    }, gname=gname, formula=formula, cells_as_replicates=cells_as_replicates)
+    return res
+
+
+@dataclass
+class _Fit:
+    """What the fit hands to the results and to the record."""
+
+    dds: Any
+    stats: Any
+    dm: pd.DataFrame
+    inf_label: str
+    test_type: str
+    both_zero: np.ndarray
+
+
+def _validate(adata: AnnData, *, group_key: str, test: str, reference: str, covariates: list[str], test_type: str,
+              reduced: str | None, size_factors: str, layer: str | None, subset: bool, round_counts: bool,
+              force: bool, what: str) -> tuple[pd.Series, np.ndarray, np.ndarray, bool]:
+    """The user's errors, before any work: options, columns, levels, replicates, counts, single cells."""
     if test_type not in ("wald", "lrt"):
         raise ConfigError(f"{what}: test_type must be 'wald' or 'lrt', not {test_type!r}")
     if test_type == "wald" and reduced is not None:
         raise ConfigError(f"{what}: reduced= is for test_type='lrt'")
-    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
     if size_factors not in ("ratio", "poscounts", "iterative"):
         raise ConfigError(f"{what}: size_factors must be 'ratio', 'poscounts' or 'iterative', not {size_factors!r}")
     for col in [group_key, *covariates]:
@@ -265,7 +303,6 @@ def deseq(
             raise DesignError(
                 f"{what}: group {level!r} has {int(n_per[level])} replicate(s); DESeq2 needs at least 2 per group"
             )
-
     keep = groups.isin([test, reference]).to_numpy() if subset else np.ones(adata.n_obs, dtype=bool)
     counts = check_counts(_dense_counts(adata, layer, what)[keep], round_counts=round_counts, what=what)
     cells_as_replicates = looks_single_cell(adata, counts)
@@ -280,49 +317,37 @@ def deseq(
             f"{what}: every gene has a zero count in some sample, so median-of-ratios size factors cannot be "
             "computed (as in R); use size_factors='poscounts'"
         )
+    return groups, keep, counts, cells_as_replicates
 
-    # Metadata with formula-safe names; the group's reference level comes first so that it is the
-    # baseline of the design (needed for apeglm shrinkage of the test coefficient).
-    obs = adata.obs.loc[keep]
+
+def _design(obs: pd.DataFrame, groups: pd.Series, *, group_key: str, test: str, reference: str,
+            covariates: list[str], design: str | None, what: str) -> tuple[pd.DataFrame, str, str]:
+    """Metadata with formula-safe names and the formula; the reference level first (the baseline,
+    needed for apeglm shrinkage of the test coefficient)."""
+    meta = pd.DataFrame(index=obs.index.astype(str))
     if design is None:
         names = {c: _safe_name(c) for c in [*covariates, group_key]}
         if len(set(names.values())) != len(names):
             raise InputError(f"{what}: covariate names collide after sanitising: {names}")
-        meta = pd.DataFrame(index=obs.index.astype(str))
         for col, safe in names.items():
-            meta[safe] = _factor(obs[col], what) if col != group_key else groups[keep].to_numpy()
+            meta[safe] = _factor(obs[col], what) if col != group_key else groups.to_numpy()
         gname = names[group_key]
         formula = "~ " + " + ".join(names[c] for c in [*covariates, group_key])
     else:
         if not re.search(rf"\b{re.escape(group_key)}\b", design):
             raise DesignError(f"{what}: design {design!r} does not contain the group column {group_key!r}")
-        meta = pd.DataFrame(index=obs.index.astype(str))
         for col in obs.columns:
             if re.search(rf"\b{re.escape(str(col))}\b", design) and col != group_key:
                 meta[col] = _factor(obs[col], what)
-        meta[group_key] = groups[keep].to_numpy()
+        meta[group_key] = groups.to_numpy()
         gname, formula = group_key, design
     others = sorted(set(meta[gname]) - {test, reference})
     meta[gname] = pd.Categorical(meta[gname], categories=[reference, test, *others])
     meta[gname] = meta[gname].cat.remove_unused_categories()
+    return meta, gname, formula
 
-    from pydeseq2.ds import DeseqStats
 
-    inf, inf_label, dds_class = _make_inference(inference, threads, progress)
-    counts_df = pd.DataFrame(counts, index=meta.index, columns=adata.var_names.astype(str))
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The design matrix is not full rank")
-            extra = {"cooks_mu": "dispersion"} if test_type == "lrt" and inf_label == "r" else {}
-            dds = dds_class(
-                counts=counts_df, metadata=meta, design=formula, refit_cooks=cooks, min_replicates=7,
-                size_factors_fit_type=size_factors, inference=inf, quiet=True, **extra,
-            )
-    except DesignError:
-        raise
-    except Exception as exc:  # formulaic errors: unknown column, bad formula
-        raise DesignError(f"{what}: design {formula!r} cannot be built ({type(exc).__name__}: {exc})") from None
-    dm = dds.obsm["design_matrix"]
+def _check_design_matrix(dm: pd.DataFrame, formula: str, what: str) -> None:
     if np.linalg.matrix_rank(dm.to_numpy(dtype=np.float64)) < dm.shape[1]:
         raise DesignError(
             f"{what}: design {formula!r} is not full rank; confounded terms: {', '.join(_confounded_columns(dm))} "
@@ -336,6 +361,31 @@ def deseq(
             log.warning("%s: design column %r is carried by one sample only; that sample is fitted exactly "
                         "and adds nothing to the dispersion estimates; merge that level with another or drop the "
                         "sample", what, col)
+
+
+def _fit(counts: np.ndarray, meta: pd.DataFrame, var_names: pd.Index, *, formula: str, gname: str, test: str,
+         reference: str, test_type: str, reduced: str | None, size_factors: str, cooks: bool,
+         independent_filter: bool, alpha: float, inference: Any, threads: int | None,
+         progress: Callable[[str], None] | None, what: str) -> _Fit:
+    """The DESeq2 fit and test (Wald or LRT), with R's cleanContrast; statistics not yet tabulated."""
+    from pydeseq2.ds import DeseqStats
+
+    inf, inf_label, dds_class = _make_inference(inference, threads, progress)
+    counts_df = pd.DataFrame(counts, index=meta.index, columns=var_names.astype(str))
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The design matrix is not full rank")
+            extra = {"cooks_mu": "dispersion"} if test_type == "lrt" and inf_label == "r" else {}
+            dds = dds_class(
+                counts=counts_df, metadata=meta, design=formula, refit_cooks=cooks, min_replicates=7,
+                size_factors_fit_type=size_factors, inference=inf, quiet=True, **extra,
+            )
+    except DesignError:
+        raise
+    except Exception as exc:  # formulaic errors: unknown column, bad formula
+        raise DesignError(f"{what}: design {formula!r} cannot be built ({type(exc).__name__}: {exc})") from None
+    dm = dds.obsm["design_matrix"]
+    _check_design_matrix(dm, formula, what)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -353,7 +403,7 @@ def deseq(
         if test_type == "lrt":
             if progress is not None:
                 progress("likelihood-ratio test")
-            lrt_stat, lrt_p, lrt_df = _lrt(dds, inf, _reduced_columns(dm, reduced, gname, formula, what), what)
+            lrt_stat, lrt_p, _ = _lrt(dds, inf, _reduced_columns(dm, reduced, gname, formula, what), what)
             stats.statistics = pd.Series(lrt_stat, index=stats.statistics.index)
             stats.p_values = pd.Series(lrt_p, index=stats.p_values.index)
         # R cleanContrast: zero in every sample of both groups -> LFC 0, stat 0, p 1 (before filtering/BH)
@@ -364,23 +414,29 @@ def deseq(
             now_zero = dds.var["replaced"].fillna(False).to_numpy(dtype=bool) & (
                 dds.var["_normed_means"].to_numpy() == 0) & (counts.sum(axis=0) > 0)
             both_zero |= now_zero
-        if test_type == "wald":
+        if test_type == "wald":  # R sets stat and p only for the Wald test; the LRT keeps its own
             stats.p_values = pd.Series(np.where(both_zero, 1.0, stats.p_values), index=stats.p_values.index)
             stats.statistics = pd.Series(np.where(both_zero, 0.0, stats.statistics), index=stats.statistics.index)
         stats.summary()
+    return _Fit(dds=dds, stats=stats, dm=dm, inf_label=inf_label, test_type=test_type, both_zero=both_zero)
+
+
+def _results(fit: _Fit, counts: np.ndarray, var_names: pd.Index, *, gname: str, test: str, shrink: bool,
+             what: str) -> pd.DataFrame:
+    """The results table: R's columns, per-gene fit diagnostics, shrunken fold changes beside the MLE."""
+    dds, stats, both_zero = fit.dds, fit.stats, fit.both_zero
     res = stats.results_df.copy()
     res.loc[both_zero, "log2FoldChange"] = 0.0
     all_zero = counts.sum(axis=0) == 0
     res.loc[all_zero, ["log2FoldChange", "lfcSE", "stat", "pvalue", "padj"]] = np.nan
     res.loc[all_zero, "baseMean"] = 0.0
-    res.index = adata.var_names
-    res.insert(0, "gene", adata.var_names.astype(str))
+    res.index = var_names
+    res.insert(0, "gene", var_names.astype(str))
     res = res[list(RESULT_COLUMNS)]
     if "betaConv" in dds.var:  # R's per-gene fit diagnostics (RDeseqDataSet)
         for col in ("betaConv", "betaIter", "optim"):
             res[col] = dds.var[col].to_numpy()
     res["contrast_all_zero"] = both_zero
-
     if shrink:
         coeff = f"{gname}[T.{test}]"
         if coeff not in stats.LFC.columns:
@@ -394,7 +450,13 @@ def deseq(
         se_shrunk[all_zero] = np.nan
         res["log2FoldChange_shrunk"] = shrunk
         res["lfcSE_shrunk"] = se_shrunk
+    return res
 
+
+def _store(adata: AnnData, fit: _Fit, res: pd.DataFrame, counts: np.ndarray, keep: np.ndarray, meta: pd.DataFrame,
+           *, key_added: str, params: dict[str, Any], gname: str, formula: str, cells_as_replicates: bool) -> None:
+    """Normalised counts and VST in layers, size factors in obs, the table and its provenance in uns."""
+    dds, dm = fit.dds, fit.dm
     sf = dds.obs["size_factors"].to_numpy(dtype=np.float64)
     normed = counts / sf[:, None]
     vst = _vst(normed, dds)
@@ -410,18 +472,12 @@ def deseq(
         full_sf = np.full(adata.n_obs, np.nan)
         full_sf[keep] = sf
         adata.obs["size_factors"] = full_sf
-
-    n_sig = int((res["padj"] < alpha).sum())
+    all_zero = counts.sum(axis=0) == 0
+    test, reference, group_key = params["test"], params["reference"], params["group_key"]
     rec = record(
         "de",
-        method="likelihood-ratio test (R nbinomLRT)" if test_type == "lrt" else "Wald test",
-        params={
-            "group_key": group_key, "test": test, "reference": reference, "covariates": covariates,
-            "design": design, "layer": layer, "size_factors": size_factors, "cooks": cooks,
-            "independent_filter": independent_filter, "alpha": alpha, "shrink": shrink, "subset": subset,
-            "round_counts": round_counts, "force": force, "threads": threads, "inference": inf_label,
-            "test_type": test_type, "reduced": reduced,
-        },
+        method="likelihood-ratio test (R nbinomLRT)" if fit.test_type == "lrt" else "Wald test",
+        params=params,
         contrast=f"{group_key}: {test} vs {reference}",
         contrast_ran=[gname, test, reference],
         # forced DE on single cells: p-values treat cells of one sample as independent replicates
@@ -434,8 +490,8 @@ def deseq(
         n_genes=int(adata.n_vars),
         n_all_zero=int(all_zero.sum()),
         n_outlier_replaced=int(dds.var["replaced"].sum()) if "replaced" in dds.var else 0,
-        n_cooks_filtered=int(np.asarray(dds.cooks_outlier()).sum()) if cooks else 0,
-        n_significant=n_sig,
+        n_cooks_filtered=int(np.asarray(dds.cooks_outlier()).sum()) if params["cooks"] else 0,
+        n_significant=int((res["padj"] < params["alpha"]).sum()),
         prior_disp_var=float(np.asarray(dds.uns["prior_disp_var"])),
         prior_disp_var_method=dds.uns.get("prior_disp_var_method", "MAD"),
         trend_method=dds.uns.get("trend_method", ""),
@@ -443,12 +499,11 @@ def deseq(
         pydeseq2_version=_pydeseq2_version(),
         n_not_converged=int((res["betaConv"] == False).sum()) if "betaConv" in res else None,  # noqa: E712
         n_optim_refit=int((res["optim"] == True).sum()) if "optim" in res else None,  # noqa: E712
-        n_contrast_all_zero=int(both_zero.sum()),
+        n_contrast_all_zero=int(fit.both_zero.sum()),
         sign="positive log2FoldChange = higher in test than reference",
     )
     attach(adata, key_added, rec)
     adata.uns["dormsig"][key_added]["table"] = res
-    return res
 
 
 def _factor(col: pd.Series, what: str) -> np.ndarray | pd.Series:
