@@ -80,7 +80,7 @@ def test_gene_sets_are_one_shared_task(oligo):
     """The layout is one key of the graph that every block depends on, not copied into each task."""
     lazy = score_matrix(_dask_sparse(oligo.X), _sets(oligo), method="aucell", compute=False)
     graph = dict(lazy.__dask_graph__())
-    shared = [k for k in graph if "kernel_call" in str(k) or "call-" in str(k)]
+    shared = [k for k in graph if "partial-" in str(k)]
     assert len(shared) == 1, list(graph)
 
 
