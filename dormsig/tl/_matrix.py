@@ -59,6 +59,31 @@ def map_row_blocks(X, func: Callable, chunk_size: int = 20000) -> list:
     return list(dask.compute(*parts))
 
 
+def sum_row_blocks(X, func: Callable, chunk_size: int = 20000):
+    """``sum(func(start, stop, csr_block))`` over the row chunks of ``X``, never holding all the parts.
+
+    For a dask array the parts are tasks summed pairwise in the graph (a tree reduction on the
+    active scheduler); otherwise a running sum over :func:`iter_csr_chunks` (disk reads prefetched).
+    """
+    if not is_dask(X):
+        total = None
+        for start, stop, block in iter_csr_chunks(X, chunk_size):
+            part = func(start, stop, block)
+            total = part if total is None else total + part
+        return total
+    import dask
+
+    X = row_blocks(X)
+    shared = dask.delayed(func, pure=True)
+    starts = np.concatenate([[0], np.cumsum(X.chunks[0])])
+    parts = [dask.delayed(_apply_block, pure=True)(shared, int(starts[i]), int(starts[i + 1]), block)
+             for i, block in enumerate(X.to_delayed()[:, 0])]
+    add = dask.delayed(np.add, pure=True)
+    while len(parts) > 1:  # pairwise, in row order
+        parts = [add(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i] for i in range(0, len(parts), 2)]
+    return parts[0].compute()
+
+
 def _apply_block(func: Callable, start: int, stop: int, block):
     return func(start, stop, _to_csr(block))
 
