@@ -444,10 +444,15 @@ DASK_CHUNK_ROWS = 10_000
 def _read_dask(path: Path):
     """A zarr store or .h5ad as an AnnData whose X (and counts layer) are dask arrays (anndata's lazy reader)."""
     import anndata as ad
-    from anndata.experimental import read_elem_lazy
-    from anndata.io import read_elem
 
     from dormsig.io.singlecell import check_names
+
+    try:
+        from anndata.experimental import read_elem_lazy
+        from anndata.io import read_elem
+    except ImportError:
+        raise InputError(f"--scheduler needs anndata >= 0.12 (read_elem_lazy), found {ad.__version__}; "
+                         "pip install 'dormsig[dask]'") from None
 
     is_zarr = path.is_dir()
     if not is_zarr and path.suffix != ".h5ad":
