@@ -23,6 +23,9 @@ import scipy.sparse as sp
 
 from dormsig.errors import InputError
 
+#: Default of ``iter_csr_chunks(prefetch=None)`` for disk-backed matrices (benchmarks switch it off to compare)
+PREFETCH = True
+
 
 def shape(X) -> tuple[int, int]:
     """(rows, columns) of any supported holder."""
@@ -119,7 +122,7 @@ def iter_csr_chunks(X, chunk_size: int = 20000, *, prefetch: bool | None = None
         return
     bounds = [(start, min(start + chunk_size, n)) for start in range(0, n, chunk_size)]
     if prefetch is None:
-        prefetch = not isinstance(X, np.ndarray) and not is_dask(X) and len(bounds) > 1
+        prefetch = PREFETCH and not isinstance(X, np.ndarray) and not is_dask(X) and len(bounds) > 1
     if not prefetch:
         for start, stop in bounds:
             yield start, stop, _to_csr(X[start:stop])
