@@ -349,6 +349,11 @@ def score(
       are ranked as values (ucell follows pyUCell: below positives, above zeros).
     - A set with no gene in the data gets NaN scores and a warning; the index then is not computed.
     - Input that looks genes x cells (signature genes found in ``obs_names``) raises ``InputError``.
+    - A dask ``X`` (e.g. ``anndata.experimental.read_elem_lazy`` on a zarr/h5ad store) is scored as a dask
+      graph, one task per row block (its row chunks; ``chunk_size`` is not used), computed with the
+      active scheduler (a ``distributed.Client`` when one is open); the data profile is computed the same
+      way. Results equal the in-memory ones bit for bit. ``threads`` is then numba threads per task (1 by
+      default). For a lazy result use :func:`score_matrix` with ``compute=False``.
     """
     if cells is not None:  # score the selection as its own AnnData, then write back (NaN elsewhere)
         from dormsig.tl.cells import score_restricted
