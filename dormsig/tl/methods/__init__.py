@@ -6,7 +6,9 @@ the chunk loop of the single-sample methods, and the result container.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,6 +116,21 @@ def run_chunks(
     return out, extras
 
 
+_WORKQUEUE = threading.Lock()
+
+
+def _launch_guard():
+    """A lock when numba's threading layer is ``workqueue`` (or not chosen yet): that layer aborts the process on
+    concurrent parallel launches, which the dask threads scheduler would make; omp and tbb need none."""
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet in this process
+        layer = None
+    return _WORKQUEUE if layer in (None, "workqueue") else nullcontext()
+
+
 class NonFiniteRow(InputError):
     """A NaN/infinite value in a dask block; the message names the row (the block has no obs_names)."""
 
@@ -145,7 +162,7 @@ def _score_block(block, kernel_call: Callable, n_sets: int, n_extra: int, thread
                            "expression")
     out = np.zeros((csr.shape[0], n_sets * (1 + n_extra)), dtype=np.float64)
     parts = [np.zeros((csr.shape[0], n_sets), dtype=np.float64) for _ in range(1 + n_extra)]
-    with numba_threads(1 if threads is None else threads):
+    with _launch_guard(), numba_threads(1 if threads is None else threads):
         kernel_call(csr, *parts)
     for k, part in enumerate(parts):
         out[:, k * n_sets:(k + 1) * n_sets] = part
