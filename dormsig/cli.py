@@ -9,6 +9,7 @@ existing output is replaced only with ``--force``; an input is never overwritten
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -42,6 +43,7 @@ from dormsig.cli_types import (
     Key,
     Name,
     OutputPath,
+    Scheduler,
     SignaturesArg,
     as_flags,
     for_people,
@@ -487,22 +489,99 @@ def _score_options(func: Callable) -> Callable:
 
 
 def _score(path: Path, method, signatures, index_name, threads, seed, backed, data_kind="auto", min_detection=0.05,
-           max_rank=None, cells=None):
+           max_rank=None, cells=None, scheduler=None):
 
     from dormsig.tl import score
 
-    if backed:
+    if scheduler is not None:
+        if backed:
+            raise InputError("--backed and --scheduler exclude each other: --scheduler reads the store lazily itself")
+        adata = _read_dask(path)
+    elif backed:
         if path.suffix != ".h5ad":
             raise InputError("--backed needs an .h5ad file", path=path)
         adata = _read_h5ad(path, backed=True)
     else:
         adata = _read_any(path)
-    score(adata, _signature_arg(signatures), method=method, index=index_name, threads=threads, seed=seed,
-          data_kind=data_kind, min_detection=min_detection, max_rank=max_rank, cells=_cells_arg(adata, cells))
+    with _dask_scheduler(scheduler):
+        score(adata, _signature_arg(signatures), method=method, index=index_name, threads=threads, seed=seed,
+              data_kind=data_kind, min_detection=min_detection, max_rank=max_rank, cells=_cells_arg(adata, cells))
     params = adata.uns["dormsig"]["score"]["params"]
     if params.get("method_requested") == "auto":
         log.info("scoring with %s (%s)", params["method"], str(params["method_reason"]).split(";")[0])
     return adata
+
+
+#: Rows per dask block when --scheduler reads a store (one task each; ~150 MB of a 10x-like CSR block)
+DASK_CHUNK_ROWS = 10_000
+
+
+def _read_dask(path: Path):
+    """A zarr store or .h5ad as an AnnData whose X (and counts layer) are dask arrays (anndata's lazy reader)."""
+    import anndata as ad
+
+    from dormsig.io.singlecell import check_names
+
+    try:
+        from anndata.experimental import read_elem_lazy
+        from anndata.io import read_elem
+    except ImportError:
+        raise InputError(f"--scheduler needs anndata >= 0.12 (read_elem_lazy), found {ad.__version__}; "
+                         "pip install 'dormsig[dask]'") from None
+
+    is_zarr = path.is_dir()
+    if not is_zarr and path.suffix != ".h5ad":
+        raise InputError("--scheduler reads a zarr store (directory) or an .h5ad file", path=path)
+    try:
+        if is_zarr:
+            import zarr
+
+            store = zarr.open_group(str(path), mode="r")
+        else:
+            import h5py
+
+            store = h5py.File(path, "r")  # kept open: the dask tasks read the path, this handle reads obs/var
+        n_vars = len(read_elem(store["var"]))
+        adata = ad.AnnData(obs=read_elem(store["obs"]), var=read_elem(store["var"]),
+                           uns=read_elem(store["uns"]) if "uns" in store else {})
+        adata.X = read_elem_lazy(store["X"], chunks=(DASK_CHUNK_ROWS, n_vars))
+        if "layers" in store and "counts" in store["layers"]:
+            adata.layers["counts"] = read_elem_lazy(store["layers"]["counts"], chunks=(DASK_CHUNK_ROWS, n_vars))
+    except DormsigError:
+        raise
+    except Exception as exc:
+        raise InputError(f"cannot read the store lazily ({type(exc).__name__}: {str(exc).splitlines()[0][:100]})",
+                         path=path) from None
+    check_names(adata, path)
+    return adata
+
+
+@contextlib.contextmanager
+def _dask_scheduler(scheduler: str | None):
+    """Run the block with a dask scheduler: threads/processes/synchronous, or a dask.distributed address."""
+    if scheduler is None:
+        yield
+        return
+    import dask
+
+    if scheduler in Scheduler.LOCAL:
+        with dask.config.set(scheduler=scheduler):
+            yield
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InputError("--scheduler ADDRESS needs dask.distributed: pip install 'dormsig[dask]'") from None
+    try:
+        client = Client(scheduler, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise InputError(f"--scheduler {scheduler}: cannot connect to a dask scheduler there "
+                         f"({type(exc).__name__}); start one (dask scheduler) or give its address") from None
+    try:
+        with client.as_current(), dask.config.set(scheduler=client):
+            yield
+    finally:
+        client.close()
 
 
 def _index_note(adata, step: str = "score") -> str:
@@ -542,10 +621,13 @@ def _evidence_note(adata) -> str | None:
 @click.option("--out", "-o", required=True, type=OutputPath(suffixes=TABLE), help="Per-sample scores (.tsv or .csv).")
 @click.option("--h5ad-out", type=OutputPath(suffixes=H5AD), default=None, help="Also write the scored AnnData.")
 @click.option("--reference", type=InputPath("file"), default=None, help="Reference built with 'dormsig reference'.")
+@click.option("--scheduler", type=Scheduler(), default=None,
+              help="Score a zarr store or .h5ad as a dask graph: threads, processes, synchronous, or the address "
+                   "of a dask.distributed scheduler (e.g. tcp://10.0.0.5:8786).")
 @_score_options
 @common
-def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detection, signatures, index_name, threads,
-              seed, backed, cells, force):
+def score_cmd(input_path, out, h5ad_out, reference, scheduler, method, data_kind, min_detection, signatures,
+              index_name, threads, seed, backed, cells, force):
     """Score samples or cells for dormancy (single-sample methods by default).
 
     With --reference, each sample also gets its percentile in the reference and a dormancy call
@@ -563,7 +645,7 @@ def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detec
     path = _existing(input_path)
     params = {"method": method, "signatures": signatures, "index": index_name, "threads": threads, "seed": seed,
               "reference": reference, "backed": backed, "data_kind": data_kind, "min_detection": min_detection,
-              "cells": cells}
+              "cells": cells, "scheduler": scheduler}
     outs = Outputs("score", params, [path, reference], force)
     out = outs.add(out)
     h5ad_out = outs.add(h5ad_out)
@@ -575,7 +657,7 @@ def score_cmd(input_path, out, h5ad_out, reference, method, data_kind, min_detec
         stored = ref_rec.get("params", {}).get("max_rank")
         max_rank = int(stored) if method == "ucell" and stored is not None and str(stored) != "None" else None
     adata = _score(path, method, signatures, index_name, threads, seed, backed, data_kind, min_detection, max_rank,
-                   cells)
+                   cells, scheduler)
     if ref is not None:
         rank_against(adata, ref, source=f"--reference {reference}")
     elif "dormancy_index" in adata.obsm["dormsig_scores"]:

@@ -86,6 +86,24 @@ class Design(Name):
         return text
 
 
+class Scheduler(Name):
+    """``--scheduler``: a local dask scheduler (threads, processes, synchronous) or a dask.distributed address."""
+
+    name = "threads|processes|synchronous|ADDRESS"
+    LOCAL = ("threads", "processes", "synchronous")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = super().convert(value, param, ctx)
+        if text in self.LOCAL:
+            return text
+        host = text.split("://", 1)[1] if "://" in text else text
+        port = host.rsplit(":", 1)[1] if ":" in host else ""
+        if not host.split(":", 1)[0] or not port.isdigit() or not 0 < int(port) < 65536:
+            self.fail(f"{text!r} is neither threads, processes, synchronous nor a scheduler address "
+                      "(e.g. tcp://10.0.0.5:8786)", param, ctx)
+        return text
+
+
 class Key(Name):
     """A key stored in an .h5ad (``obs`` column): a name without ``/`` (HDF5 would nest it) and not ``_index``."""
 

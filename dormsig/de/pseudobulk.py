@@ -13,6 +13,7 @@ from anndata import AnnData
 
 from dormsig.errors import DesignError, InputError
 from dormsig.provenance import attach, record
+from dormsig.tl._matrix import sum_row_blocks
 
 
 def pseudobulk(
@@ -23,6 +24,7 @@ def pseudobulk(
     layer: str | None = "counts",
     min_cells: int = 10,
     min_counts: int = 1000,
+    chunk_size: int = 20000,
 ) -> AnnData:
     """Sum the counts of each (sample, group) pair into one pseudo-sample.
 
@@ -37,6 +39,9 @@ def pseudobulk(
     min_cells, min_counts
         Pseudo-samples with fewer cells or fewer summed counts are dropped; each dropped one is
         listed with its reason in ``uns["dormsig"]["pseudobulk"]["dropped"]``.
+    chunk_size
+        Cells read at once from a backed matrix (``read_h5ad(..., backed="r")``); a dask matrix is
+        summed per row block as dask tasks on the active scheduler. Neither is loaded whole.
 
     Returns
     -------
@@ -68,11 +73,14 @@ def pseudobulk(
     keys = pd.MultiIndex.from_arrays([samples, groups])
     codes, uniques = pd.factorize(keys, sort=True)
     n_ps = len(uniques)
-    # Indicator matrix (pseudo-samples x cells) @ counts: one sparse product, no Python loop.
-    ind = sp.csr_matrix((np.ones(adata.n_obs), (codes, np.arange(adata.n_obs))), shape=(n_ps, adata.n_obs))
-    summed = ind @ (mat if sp.issparse(mat) else np.asarray(mat, dtype=np.float64))
-    summed = summed.toarray() if sp.issparse(summed) else np.asarray(summed)
-    summed = summed.astype(np.float64)
+    if sp.issparse(mat) or isinstance(mat, np.ndarray):
+        # Indicator matrix (pseudo-samples x cells) @ counts: one sparse product, no Python loop.
+        ind = sp.csr_matrix((np.ones(adata.n_obs), (codes, np.arange(adata.n_obs))), shape=(n_ps, adata.n_obs))
+        summed = ind @ (mat if sp.issparse(mat) else np.asarray(mat, dtype=np.float64))
+        summed = summed.toarray() if sp.issparse(summed) else np.asarray(summed)
+        summed = summed.astype(np.float64)
+    else:  # backed or dask: summed chunk by chunk (dask: one task per row block), never loaded whole
+        summed = sum_row_blocks(mat, _GroupSums(codes, n_ps, adata.n_vars), chunk_size)
     n_cells = np.bincount(codes, minlength=n_ps)
     n_counts = summed.sum(axis=1)
 
@@ -136,3 +144,15 @@ def pseudobulk(
         if step in adata.uns.get("dormsig", {}):
             out.uns["dormsig"][f"source_{step}"] = adata.uns["dormsig"][step]
     return out
+
+
+class _GroupSums:
+    """Per row block: the sums of its cells per pseudo-sample, dense (n_pseudo x genes) float64 (picklable)."""
+
+    def __init__(self, codes: np.ndarray, n_groups: int, n_vars: int) -> None:
+        self.codes, self.n_groups, self.n_vars = codes, n_groups, n_vars
+
+    def __call__(self, start: int, stop: int, block: sp.csr_matrix) -> np.ndarray:
+        ind = sp.csr_matrix((np.ones(stop - start), (self.codes[start:stop], np.arange(stop - start))),
+                            shape=(self.n_groups, stop - start))
+        return np.asarray((ind @ block.astype(np.float64)).toarray())

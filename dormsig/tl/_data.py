@@ -17,7 +17,7 @@ import pandas as pd
 from anndata import AnnData
 
 from dormsig.errors import InputError
-from dormsig.tl._matrix import iter_csr_chunks, shape
+from dormsig.tl._matrix import is_dask, iter_csr_chunks, map_row_blocks, shape
 
 #: Same constants as dormsig.de.deseq.looks_single_cell (a test checks that both rules agree).
 MAX_BULK_OBS = 200
@@ -72,7 +72,14 @@ def profile(adata: AnnData, *, layer: str | None = None, kind: str = "auto", chu
     lib = np.zeros(n_obs, dtype=np.float64)
     nnz = 0
     done = 0
-    for start, stop, block in iter_csr_chunks(X, chunk_size):
+    if is_dask(X):  # one task per row block on the active scheduler, partial counts summed here
+        parts = map_row_blocks(X, _BlockCounts(keep, n_vars), chunk_size)
+        for part_genes, part_lib, part_nnz in parts:
+            nnz_gene += part_genes
+            lib[done:done + part_lib.size] = part_lib
+            done += part_lib.size
+            nnz += part_nnz
+    for start, stop, block in ([] if is_dask(X) else iter_csr_chunks(X, chunk_size)):
         sel = keep[start:stop]
         if not sel.all():
             block = block[sel]
@@ -99,3 +106,18 @@ def profile(adata: AnnData, *, layer: str | None = None, kind: str = "auto", chu
         found, reason = "bulk", (f"{n_obs} observations, median library {median_lib:.4g}, {zero_frac:.0%} zeros "
                                  "(cells need > 200 observations, or > 50 with a median library < 1e5 and > 50% zeros)")
     return DataProfile(found, reason, source, n_obs, median_lib, zero_frac, detection)
+
+
+class _BlockCounts:
+    """Per row block of a dask matrix: non-zeros per gene, library sizes, non-zeros (picklable)."""
+
+    def __init__(self, keep: np.ndarray, n_vars: int) -> None:
+        self.keep, self.n_vars = keep, n_vars
+
+    def __call__(self, start: int, stop: int, block):
+        sel = self.keep[start:stop]
+        if not sel.all():
+            block = block[sel]
+        nonzero = block.data != 0
+        return (np.bincount(block.indices[nonzero], minlength=self.n_vars), np.asarray(block.sum(axis=1)).ravel(),
+                int(nonzero.sum()))

@@ -40,7 +40,7 @@ def _nonzero_row(data, indices, start, end):
     return vals, cols
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def ucell_kernel(data, indices, indptr, slot, set_slots, set_ptr, max_rank, w_neg, out):
     """UCell (Andreatta & Carmona 2021) as in pyUCell 0.8.
 
@@ -115,7 +115,7 @@ def ucell_kernel(data, indices, indptr, slot, set_slots, set_ptr, max_rank, w_ne
             out[i, j] = score if score > 0 else 0.0
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def aucell_kernel(data, indices, indptr, n_genes, slot, slot_gene, tie_pos, set_slots, set_ptr, n_up, out):
     """AUCell (Aibar et al. 2017) as in decoupler 2.2.
 
@@ -181,7 +181,7 @@ def _mad(x):
     return 1.4826 * np.median(np.abs(x - med))
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def singscore_kernel(data, indices, indptr, n_genes, slot, set_slots, set_ptr, centre, out, disp):
     """singscore (Foroutan et al. 2018) as in the R package ``simpleScore``.
 

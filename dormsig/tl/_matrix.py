@@ -2,13 +2,20 @@
 
 Supported holders: numpy arrays, scipy sparse matrices/arrays (CSR is sliced directly, other
 formats are converted once), anndata backed datasets (``read_h5ad(path, backed="r")``: each
-chunk is read from disk with ``X[start:stop]``), h5py datasets and dask arrays (each chunk is
-computed on its own). Only one chunk is in memory at a time for backed and dask matrices.
+chunk is read from disk with ``X[start:stop]``), h5py datasets and dask arrays. For backed
+matrices a reader thread reads the next chunk while the caller works on this one (the numba
+kernels release the GIL), so at most two chunks are in memory.
+
+Dask arrays are not iterated by the scoring methods: they run as a dask graph over the row
+blocks (:func:`row_blocks`, :func:`map_row_blocks`), so any scheduler (threads, processes, a
+``dask.distributed`` cluster) does the work. :func:`iter_csr_chunks` still accepts them (one
+block computed at a time, in the calling process).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -16,10 +23,72 @@ import scipy.sparse as sp
 
 from dormsig.errors import InputError
 
+#: Default of ``iter_csr_chunks(prefetch=None)`` for disk-backed matrices (benchmarks switch it off to compare)
+PREFETCH = True
+
 
 def shape(X) -> tuple[int, int]:
     """(rows, columns) of any supported holder."""
     return int(X.shape[0]), int(X.shape[1])
+
+
+def is_dask(X) -> bool:
+    """Whether ``X`` is a dask array (checked without importing dask)."""
+    return type(X).__module__.startswith("dask.") and hasattr(X, "chunks") and hasattr(X, "map_blocks")
+
+
+def row_blocks(X):
+    """The dask array ``X`` with whole rows in every block (its row chunks kept: they follow the store's)."""
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    return X
+
+
+def map_row_blocks(X, func: Callable, chunk_size: int = 20000) -> list:
+    """``[func(start, stop, csr_block), ...]`` over the row chunks of ``X``, in row order.
+
+    For a dask array each block is a task of the active scheduler (``func`` is shipped once, as
+    a shared dependency, so it must pickle); otherwise the chunks of :func:`iter_csr_chunks`.
+    """
+    if not is_dask(X):
+        return [func(start, stop, block) for start, stop, block in iter_csr_chunks(X, chunk_size)]
+    import dask
+
+    X = row_blocks(X)
+    shared = dask.delayed(func, pure=True)
+    starts = np.concatenate([[0], np.cumsum(X.chunks[0])])
+    parts = [dask.delayed(_apply_block, pure=True)(shared, int(starts[i]), int(starts[i + 1]), block)
+             for i, block in enumerate(X.to_delayed()[:, 0])]
+    return list(dask.compute(*parts))
+
+
+def sum_row_blocks(X, func: Callable, chunk_size: int = 20000):
+    """``sum(func(start, stop, csr_block))`` over the row chunks of ``X``, never holding all the parts.
+
+    For a dask array the parts are tasks summed pairwise in the graph (a tree reduction on the
+    active scheduler); otherwise a running sum over :func:`iter_csr_chunks` (disk reads prefetched).
+    """
+    if not is_dask(X):
+        total = None
+        for start, stop, block in iter_csr_chunks(X, chunk_size):
+            part = func(start, stop, block)
+            total = part if total is None else total + part
+        return total
+    import dask
+
+    X = row_blocks(X)
+    shared = dask.delayed(func, pure=True)
+    starts = np.concatenate([[0], np.cumsum(X.chunks[0])])
+    parts = [dask.delayed(_apply_block, pure=True)(shared, int(starts[i]), int(starts[i + 1]), block)
+             for i, block in enumerate(X.to_delayed()[:, 0])]
+    add = dask.delayed(np.add, pure=True)
+    while len(parts) > 1:  # pairwise, in row order
+        parts = [add(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i] for i in range(0, len(parts), 2)]
+    return parts[0].compute()
+
+
+def _apply_block(func: Callable, start: int, stop: int, block):
+    return func(start, stop, _to_csr(block))
 
 
 def _to_csr(block) -> sp.csr_matrix:
@@ -34,17 +103,42 @@ def _to_csr(block) -> sp.csr_matrix:
     return block
 
 
-def iter_csr_chunks(X, chunk_size: int = 20000) -> Iterator[tuple[int, int, sp.csr_matrix]]:
-    """Yield ``(start, stop, csr_block)`` over the rows of ``X``, ``chunk_size`` rows at a time."""
+def iter_csr_chunks(X, chunk_size: int = 20000, *, prefetch: bool | None = None
+                    ) -> Iterator[tuple[int, int, sp.csr_matrix]]:
+    """Yield ``(start, stop, csr_block)`` over the rows of ``X``, ``chunk_size`` rows at a time.
+
+    ``prefetch`` (default: on for matrices read from disk) reads the next chunk in a thread
+    while the caller works on the current one.
+    """
     if chunk_size < 1:
         raise InputError(f"chunk_size must be a positive integer, got {chunk_size}")
     n = shape(X)[0]
     if sp.issparse(X) and X.format != "csr":
         X = sp.csr_matrix(X)  # row slicing of CSC/COO is slow: convert once
-    in_memory_csr = sp.issparse(X) and X.data.dtype in (np.float32, np.float64)
-    for start in range(0, n, chunk_size):
-        stop = min(start + chunk_size, n)
-        yield start, stop, (_csr_view(X, start, stop) if in_memory_csr else _to_csr(X[start:stop]))
+    if sp.issparse(X) and X.data.dtype in (np.float32, np.float64):
+        for start in range(0, n, chunk_size):
+            stop = min(start + chunk_size, n)
+            yield start, stop, _csr_view(X, start, stop)
+        return
+    bounds = [(start, min(start + chunk_size, n)) for start in range(0, n, chunk_size)]
+    if prefetch is None:
+        prefetch = PREFETCH and not isinstance(X, np.ndarray) and not is_dask(X) and len(bounds) > 1
+    if not prefetch:
+        for start, stop in bounds:
+            yield start, stop, _to_csr(X[start:stop])
+        return
+    # one reader thread, one chunk ahead: reading k+1 overlaps the (GIL-free) kernels on chunk k
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dormsig-read") as pool:
+        ahead = pool.submit(_read_csr, X, *bounds[0])
+        for k, (start, stop) in enumerate(bounds):
+            block = ahead.result()
+            if k + 1 < len(bounds):
+                ahead = pool.submit(_read_csr, X, *bounds[k + 1])
+            yield start, stop, block
+
+
+def _read_csr(X, start: int, stop: int) -> sp.csr_matrix:
+    return _to_csr(X[start:stop])
 
 
 def _csr_view(X, start: int, stop: int) -> sp.csr_matrix:

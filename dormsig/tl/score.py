@@ -44,6 +44,7 @@ def score_matrix(
     chunk_size: int = 20000,
     seed: int = 0,
     max_rank: int = 1500,
+    compute: bool = True,
     **method_kwargs: Any,
 ) -> pd.DataFrame:
     """Score gene sets given as column indices on a cells x genes matrix.
@@ -66,6 +67,10 @@ def score_matrix(
         Seed of any random step (AUCell tie order, scanpy control genes, gseapy).
     max_rank
         UCell rank cap.
+    compute
+        For a dask ``X`` and a single-sample method (ucell, aucell, singscore): ``False`` returns
+        the lazy dask array of scores (cells x sets, one task per row block of ``X``) to compute on
+        any scheduler; ``True`` computes it with the active scheduler. Ignored otherwise.
     **method_kwargs
         Method options (``w_neg`` for ucell, ``n_up`` for aucell, ``centre`` for singscore...).
 
@@ -76,11 +81,27 @@ def score_matrix(
     """
     res = _compute(X, sets, method=method, var_names=var_names, obs_names=obs_names, threads=threads,
                    chunk_size=chunk_size, seed=seed, max_rank=max_rank, **method_kwargs)
+    if res.lazy and not compute:
+        return res.scores
+    res = _computed(res, obs_names)
     index = pd.Index(obs_names) if obs_names is not None else pd.RangeIndex(shape(X)[0])
     df = pd.DataFrame(res.scores, index=index, columns=list(sets))
     df.attrs["extra"] = {k: pd.DataFrame(v, index=index, columns=list(sets)) for k, v in res.extra.items()}
     df.attrs["params"] = res.params
     return df
+
+
+def _computed(res: MethodResult, obs_names) -> MethodResult:
+    """``res`` computed (dask: with the active scheduler); a bad row is named by its obs name."""
+    from dormsig.tl.methods import NonFiniteRow
+
+    try:
+        return res.compute()
+    except NonFiniteRow as exc:
+        text = str(exc)
+        row = int(text.split("row ", 1)[1].split(" ", 1)[0])
+        name = obs_names[row] if obs_names is not None else f"row {row}"
+        raise InputError(f"cell {name!s} has NaN or infinite values; rank methods need finite expression") from None
 
 
 def _compute(X, sets: IndexSets, *, method: str, **kwargs: Any) -> MethodResult:
@@ -258,6 +279,11 @@ def score(
       are ranked as values (ucell follows pyUCell: below positives, above zeros).
     - A set with no gene in the data gets NaN scores and a warning; the index then is not computed.
     - Input that looks genes x cells (signature genes found in ``obs_names``) raises ``InputError``.
+    - A dask ``X`` (e.g. ``anndata.experimental.read_elem_lazy`` on a zarr/h5ad store) is scored as a dask
+      graph, one task per row block (its row chunks; ``chunk_size`` is not used), computed with the
+      active scheduler (a ``distributed.Client`` when one is open); the data profile is computed the same
+      way. Results equal the in-memory ones bit for bit. ``threads`` is then numba threads per task (1 by
+      default). For a lazy result use :func:`score_matrix` with ``compute=False``.
     """
     if cells is not None:  # score the selection as its own AnnData, then write back (NaN elsewhere)
         from dormsig.tl.cells import score_restricted
@@ -340,6 +366,7 @@ def score(
     obs_names = adata.obs_names
     res = _compute(X, sets, method=method, var_names=var_names, obs_names=obs_names, threads=threads,
                    chunk_size=chunk_size, seed=seed, max_rank=max_rank, **method_kwargs)
+    res = _computed(res, obs_names)  # a dask matrix: one graph on the active scheduler
     table = pd.DataFrame(np.nan, index=adata.obs_names, columns=names, dtype=np.float64)
     if scored:
         table.loc[:, scored] = res.scores

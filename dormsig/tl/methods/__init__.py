@@ -6,14 +6,16 @@ the chunk loop of the single-sample methods, and the result container.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from dormsig.errors import InputError
 from dormsig.tl._kernels import nan_row
-from dormsig.tl._matrix import iter_csr_chunks, numba_threads, shape
+from dormsig.tl._matrix import _to_csr, is_dask, iter_csr_chunks, numba_threads, row_blocks, shape
 
 #: gene sets as integer column indices: name -> (up indices, down indices)
 IndexSets = Mapping[str, tuple[np.ndarray, np.ndarray]]
@@ -21,11 +23,29 @@ IndexSets = Mapping[str, tuple[np.ndarray, np.ndarray]]
 
 @dataclass
 class MethodResult:
-    """Scores (cells x sets) plus optional per-set extras (e.g. singscore dispersion)."""
+    """Scores (cells x sets) plus optional per-set extras (e.g. singscore dispersion).
+
+    For a dask matrix ``scores`` and ``extra`` are lazy dask arrays; :meth:`compute` computes
+    them together (the matrix is read once) with the active dask scheduler.
+    """
 
     scores: np.ndarray
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+
+    @property
+    def lazy(self) -> bool:
+        return is_dask(self.scores)
+
+    def compute(self) -> MethodResult:
+        """This result with numpy arrays (computed with the active dask scheduler when lazy)."""
+        if not self.lazy:
+            return self
+        import dask
+
+        keys = list(self.extra)
+        done = dask.compute(self.scores, *(self.extra[k] for k in keys))
+        return MethodResult(done[0], dict(zip(keys, done[1:], strict=True)), self.params)
 
 
 @dataclass
@@ -75,7 +95,12 @@ def run_chunks(
     obs_names=None,
     n_extra: int = 0,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Run ``kernel_call(block, out, *extra_outs)`` over row chunks of ``X``."""
+    """Run ``kernel_call(block, out, *extra_outs)`` over row chunks of ``X``.
+
+    A dask ``X`` gives lazy dask arrays instead (see :func:`run_blocks`).
+    """
+    if is_dask(X):
+        return run_blocks(X, n_sets, kernel_call, threads=threads, n_extra=n_extra)
     n_cells, _ = shape(X)
     out = np.zeros((n_cells, n_sets), dtype=np.float64)
     extras = [np.zeros((n_cells, n_sets), dtype=np.float64) for _ in range(n_extra)]
@@ -89,3 +114,56 @@ def run_chunks(
             for e, s in zip(extras, sub_extra, strict=True):
                 e[start:stop] = s
     return out, extras
+
+
+_WORKQUEUE = threading.Lock()
+
+
+def _launch_guard():
+    """A lock when numba's threading layer is ``workqueue`` (or not chosen yet): that layer aborts the process on
+    concurrent parallel launches, which the dask threads scheduler would make; omp and tbb need none."""
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet in this process
+        layer = None
+    return _WORKQUEUE if layer in (None, "workqueue") else nullcontext()
+
+
+class NonFiniteRow(InputError):
+    """A NaN/infinite value in a dask block; the message names the row (the block has no obs_names)."""
+
+
+def run_blocks(X, n_sets: int, kernel_call: Callable, *, threads: int | None, n_extra: int = 0):
+    """The dask version of :func:`run_chunks`: one ``map_blocks`` task per row block of ``X``.
+
+    ``kernel_call`` (with the gene-set layout it holds) is one shared dependency of the graph, sent
+    once to each worker rather than embedded in every task. Each task runs the kernel with
+    ``threads`` numba threads (1 when None: the scheduler runs the blocks in parallel). Returns
+    lazy (scores, [extras]) with the row chunks of ``X``.
+    """
+    import dask
+
+    X = row_blocks(X)
+    width = n_sets * (1 + n_extra)
+    out = X.map_blocks(_score_block, dask.delayed(kernel_call, pure=True), n_sets, n_extra, threads,
+                       chunks=(X.chunks[0], (width,)), dtype=np.float64, meta=np.empty((0, 0), np.float64))
+    return out[:, :n_sets], [out[:, n_sets * (k + 1):n_sets * (k + 2)] for k in range(n_extra)]
+
+
+def _score_block(block, kernel_call: Callable, n_sets: int, n_extra: int, threads: int | None,
+                 block_info=None) -> np.ndarray:
+    csr = _to_csr(block)
+    start = int(block_info[0]["array-location"][0][0]) if block_info else 0
+    if not np.isfinite(csr.data).all():
+        bad = nan_row(csr.data, csr.indptr)
+        raise NonFiniteRow(f"cell at row {start + bad} has NaN or infinite values; rank methods need finite "
+                           "expression")
+    out = np.zeros((csr.shape[0], n_sets * (1 + n_extra)), dtype=np.float64)
+    parts = [np.zeros((csr.shape[0], n_sets), dtype=np.float64) for _ in range(1 + n_extra)]
+    with _launch_guard(), numba_threads(1 if threads is None else threads):
+        kernel_call(csr, *parts)
+    for k, part in enumerate(parts):
+        out[:, k * n_sets:(k + 1) * n_sets] = part
+    return out

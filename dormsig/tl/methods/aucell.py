@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from dormsig.errors import InputError
@@ -61,9 +63,12 @@ def compute(
     layout = SetLayout.build(sets, n_genes)
     tie_pos = tie_positions(n_genes, seed)
 
-    def call(block, out):
-        aucell_kernel(block.data, block.indices, block.indptr, n_genes, layout.slot, layout.slot_gene,
-                      tie_pos, layout.set_slots, layout.set_ptr, n_up, out)
-
+    call = partial(_call, layout, n_genes, tie_pos, n_up)
     scores, _ = run_chunks(X, len(sets), call, chunk_size=chunk_size, threads=threads, obs_names=obs_names)
     return MethodResult(scores, params={"n_up": n_up, "tie_seed": int(seed)})
+
+
+def _call(layout: SetLayout, n_genes: int, tie_pos: np.ndarray, n_up: int, block, out) -> None:
+    # module level, so that dask pickles it by reference (a closure would carry the numba dispatcher by value)
+    aucell_kernel(block.data, block.indices, block.indptr, n_genes, layout.slot, layout.slot_gene, tie_pos,
+                  layout.set_slots, layout.set_ptr, n_up, out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from dormsig.tl._kernels import singscore_kernel
 from dormsig.tl._matrix import shape
 from dormsig.tl._registry import MethodInfo
@@ -42,10 +44,13 @@ def compute(
     n_genes = shape(X)[1]
     layout = SetLayout.build(sets, n_genes)
 
-    def call(block, out, disp):
-        singscore_kernel(block.data, block.indices, block.indptr, n_genes, layout.slot, layout.set_slots,
-                         layout.set_ptr, bool(centre), out, disp)
-
+    call = partial(_call, layout, n_genes, bool(centre))
     scores, extras = run_chunks(X, len(sets), call, chunk_size=chunk_size, threads=threads,
                                 obs_names=obs_names, n_extra=1)
     return MethodResult(scores, extra={"dispersion": extras[0]}, params={"centre": bool(centre)})
+
+
+def _call(layout: SetLayout, n_genes: int, centre: bool, block, out, disp) -> None:
+    # module level, so that dask pickles it by reference (a closure would carry the numba dispatcher by value)
+    singscore_kernel(block.data, block.indices, block.indptr, n_genes, layout.slot, layout.set_slots,
+                     layout.set_ptr, centre, out, disp)

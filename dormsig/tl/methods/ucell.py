@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from dormsig.errors import InputError
 from dormsig.tl._kernels import ucell_kernel
 from dormsig.tl._matrix import shape
@@ -41,9 +43,12 @@ def compute(
         raise InputError(f"max_rank must be >= 1, got {max_rank}")
     layout = SetLayout.build(sets, shape(X)[1])
 
-    def call(block, out):
-        ucell_kernel(block.data, block.indices, block.indptr, layout.slot, layout.set_slots,
-                     layout.set_ptr, int(max_rank), float(w_neg), out)
-
+    call = partial(_call, layout, int(max_rank), float(w_neg))
     scores, _ = run_chunks(X, len(sets), call, chunk_size=chunk_size, threads=threads, obs_names=obs_names)
     return MethodResult(scores, params={"max_rank": int(max_rank), "w_neg": float(w_neg)})
+
+
+def _call(layout: SetLayout, max_rank: int, w_neg: float, block, out) -> None:
+    # module level, so that dask pickles it by reference (a closure would carry the numba dispatcher by value)
+    ucell_kernel(block.data, block.indices, block.indptr, layout.slot, layout.set_slots, layout.set_ptr,
+                 max_rank, w_neg, out)
