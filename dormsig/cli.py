@@ -462,10 +462,14 @@ def _cells_arg(adata, value: str | None):
 def _compartment_check(adata) -> dict:
     """Where the dormant calls fall (shipped compartment markers): echoed, and returned for provenance."""
     from dormsig.tl.compartment import check_compartments, compartment_message
+    from dormsig.tl.epithelial import check_epithelial
 
     summary = check_compartments(adata)
     _say(compartment_message(summary, advice="cli"))
-    return summary.to_dict()
+    epithelial = check_epithelial(adata)
+    if epithelial is not None and epithelial.low:
+        _say(epithelial.message)
+    return {**summary.to_dict(), "epithelial": None if epithelial is None else epithelial.to_dict()}
 
 
 def _score_options(func: Callable) -> Callable:

@@ -202,6 +202,7 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: A
     from dormsig.tl import rank, score
     from dormsig.tl.cells import parse_cells, select_cells
     from dormsig.tl.compartment import check_compartments, compartment_message
+    from dormsig.tl.epithelial import check_epithelial
     from dormsig.tl.reference import score_table
 
     inputs = ds["input"] if isinstance(ds["input"], list) else [ds["input"]]
@@ -269,6 +270,10 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: A
         (log.warning if compartment.n_calls_outside and not cells else log.info)(
             "[%s] %s", name, compartment_message(compartment, advice="config"))
         outs.extra["compartment"] = compartment.to_dict()
+        epithelial = check_epithelial(adata)
+        if epithelial is not None:
+            (log.warning if epithelial.low else log.info)("[%s] %s", name, epithelial.message)
+            outs.extra["epithelial"] = epithelial.to_dict()
     write_table(score_table(adata), staged(scores_path), index=True)
     adata.uns.setdefault("dormsig", {})["skipped_contrasts"] = skipped or {"none": ""}
     write_h5ad(adata, staged(scored_path))

@@ -17,6 +17,10 @@ def render(ctx: ReportContext) -> str:
     if not isinstance(rec, Mapping):
         return absent("no compartment check (dormsig.tl.check_compartments)")
     parts = [f"<p>{e(rec.get('message', ''))}</p>"]
+    epi = ctx.uns.get("epithelial")
+    if isinstance(epi, Mapping) and epi.get("message"):
+        css = "warn" if epi.get("n_low") else "note"
+        parts.append(f'<p class="{css}">{e(epi["message"])}</p>')
     comps = rec.get("compartments") or []
     calls, overall, anchor = rec.get("calls") or {}, rec.get("overall") or {}, rec.get("calls_anchor") or {}
     rows = [{"compartment": c.get("label"), "family": c.get("family"), "dormant calls": calls.get(c.get("label"), 0),
