@@ -37,6 +37,7 @@ from dormsig.cli_types import (
     TABLE,
     THREADS,
     CellsArg,
+    Float,
     IndexArg,
     InputPath,
     Int,
@@ -448,6 +449,23 @@ _CELLS_OPTION = click.option(
          "--cells malignant=yes or --cells cell_type=malignant_*; others get NaN and the call not_scored.")
 
 
+_TUMOUR_OPTIONS = (
+    click.option("--tumour-check", type=click.Choice(["auto", "epithelial", "none"]), default="auto",
+                 show_default=True,
+                 help="Call only samples/cells holding tumour (epithelial) RNA: EPCAM+KRT8+KRT18+KRT19 at "
+                      "--min-epithelial-cpm or more; others get the call no_tumour_rna. auto: not with --cells, "
+                      "log-scale data, or when < 5% hold such RNA (non-epithelial tumours); none: call all."),
+    click.option("--min-epithelial-cpm", default=100.0, show_default=True, type=Float(min=0),
+                 help="Threshold of the tumour check (counts per million of the library)."),
+)
+
+
+def _tumour_options(func: Callable) -> Callable:
+    for option in reversed(_TUMOUR_OPTIONS):
+        func = option(func)
+    return func
+
+
 def _cells_arg(adata, value: str | None):
     """--cells checked against the data up front, so that a typo is one line naming the flag."""
     if value is None:
@@ -467,8 +485,8 @@ def _compartment_check(adata) -> dict:
     summary = check_compartments(adata)
     _say(compartment_message(summary, advice="cli"))
     epithelial = check_epithelial(adata)
-    if epithelial is not None and epithelial.low:
-        _say(epithelial.message)
+    if epithelial is not None and (epithelial.low or epithelial.excluded):
+        _say(as_flags(epithelial.message, click.get_current_context().command))
     return {**summary.to_dict(), "epithelial": None if epithelial is None else epithelial.to_dict()}
 
 
@@ -487,6 +505,7 @@ def _score_options(func: Callable) -> Callable:
         click.option("--seed", default=0, show_default=True, type=SEED),
         click.option("--backed", is_flag=True, help="Read an .h5ad in backed mode (large data; bounded memory)."),
         _CELLS_OPTION,
+        *_TUMOUR_OPTIONS,
     ]):
         func = option(func)
     return func
@@ -631,7 +650,7 @@ def _evidence_note(adata) -> str | None:
 @_score_options
 @common
 def score_cmd(input_path, out, h5ad_out, reference, scheduler, method, data_kind, min_detection, signatures,
-              index_name, threads, seed, backed, cells, force):
+              index_name, threads, seed, backed, cells, tumour_check, min_epithelial_cpm, force):
     """Score samples or cells for dormancy (single-sample methods by default).
 
     With --reference, each sample also gets its percentile in the reference and a dormancy call
@@ -649,7 +668,8 @@ def score_cmd(input_path, out, h5ad_out, reference, scheduler, method, data_kind
     path = _existing(input_path)
     params = {"method": method, "signatures": signatures, "index": index_name, "threads": threads, "seed": seed,
               "reference": reference, "backed": backed, "data_kind": data_kind, "min_detection": min_detection,
-              "cells": cells, "scheduler": scheduler}
+              "cells": cells, "scheduler": scheduler, "tumour_check": tumour_check,
+              "min_epithelial_cpm": min_epithelial_cpm}
     outs = Outputs("score", params, [path, reference], force)
     out = outs.add(out)
     h5ad_out = outs.add(h5ad_out)
@@ -662,10 +682,12 @@ def score_cmd(input_path, out, h5ad_out, reference, scheduler, method, data_kind
         max_rank = int(stored) if method == "ucell" and stored is not None and str(stored) != "None" else None
     adata = _score(path, method, signatures, index_name, threads, seed, backed, data_kind, min_detection, max_rank,
                    cells, scheduler)
-    if ref is not None:
-        rank_against(adata, ref, source=f"--reference {reference}")
+    if ref is not None:  # the reference's tumour check, unless one is asked for
+        rank_against(adata, ref, source=f"--reference {reference}",
+                     tumour_check=None if tumour_check == "auto" else tumour_check,
+                     min_epithelial_cpm=min_epithelial_cpm)
     elif "dormancy_index" in adata.obsm["dormsig_scores"]:
-        rank(adata, seed=seed)
+        rank(adata, seed=seed, tumour_check=tumour_check, min_epithelial_cpm=min_epithelial_cpm)
     compartment = _compartment_check(adata) if "dormsig_call" in adata.obs else None
     write_table(score_table(adata), out, index=True)
     if h5ad_out is not None:
@@ -690,7 +712,7 @@ def score_cmd(input_path, out, h5ad_out, reference, scheduler, method, data_kind
 @_score_options
 @common
 def reference_cmd(input_path, out, rule, quantile, method, data_kind, min_detection, signatures, index_name, threads,
-                  seed, backed, cells, force):
+                  seed, backed, cells, tumour_check, min_epithelial_cpm, force):
     """Build a reference once (scores + calling rule) to place new samples in later.
 
     \b
@@ -704,11 +726,12 @@ def reference_cmd(input_path, out, rule, quantile, method, data_kind, min_detect
     path = _existing(input_path)
     params = {"method": method, "signatures": signatures, "index": index_name, "threads": threads, "seed": seed,
               "rule": rule, "quantile": quantile, "data_kind": data_kind, "min_detection": min_detection,
-              "cells": cells}
+              "cells": cells, "tumour_check": tumour_check, "min_epithelial_cpm": min_epithelial_cpm}
     outs = Outputs("reference", params, [path], force)
     out = outs.add(out)
     adata = _score(path, method, signatures, index_name, threads, seed, backed, data_kind, min_detection, None, cells)
-    rank(adata, rule=rule, quantile=quantile, seed=seed)
+    rank(adata, rule=rule, quantile=quantile, seed=seed, tumour_check=tumour_check,
+         min_epithelial_cpm=min_epithelial_cpm)
     ref = make_reference(adata)
     write_h5ad(ref, out)
     outs.extra["score"] = adata.uns["dormsig"].get("score", {})
@@ -726,8 +749,10 @@ def reference_cmd(input_path, out, rule, quantile, method, data_kind, min_detect
 @click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--permutations", default=1000, show_default=True, type=PERMUTATIONS)
 @_CELLS_OPTION
+@_tumour_options
 @common
-def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, cells, force):
+def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, cells, tumour_check,
+             min_epithelial_cpm, force):
     """Rank scored samples/cells by the dormancy index and call dormant ones with a visible rule.
 
     \b
@@ -741,7 +766,7 @@ def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, ce
 
     path = _existing(scored_h5ad)
     params = {"rule": rule, "quantile": quantile, "reference": reference, "seed": seed, "permutations": permutations,
-              "cells": cells}
+              "cells": cells, "tumour_check": tumour_check, "min_epithelial_cpm": min_epithelial_cpm}
     outs = Outputs("rank", params, [path, reference], force)
     out = outs.add(out)
     adata = _read_any(path)
@@ -749,7 +774,7 @@ def rank_cmd(scored_h5ad, out, rule, quantile, reference, seed, permutations, ce
         raise InputError("not scored yet: run 'dormsig score ... --h5ad-out' first", path=path)
     ref = _read_h5ad(reference, what="reference") if reference else None
     rank(adata, rule=rule, quantile=quantile, reference=ref, seed=seed, n_permutations=permutations,
-         cells=_cells_arg(adata, cells))
+         cells=_cells_arg(adata, cells), tumour_check=tumour_check, min_epithelial_cpm=min_epithelial_cpm)
     compartment = _compartment_check(adata)
     write_table(score_table(adata).sort_values("dormsig_rank"), out, index=True)
     outs.extra["rank"] = adata.uns["dormsig"].get("rank", {})

@@ -104,6 +104,10 @@ def rank_rule(data: AnnData | str | os.PathLike) -> dict[str, Any]:
         if params.get(key) is not None and str(params[key]) != "None":
             out[key] = params[key]
     out["seed"] = int(params.get("seed", 0))
+    # the tumour check in effect ("epithelial"/"none"), so that a reference re-applies what it did
+    if str(params.get("tumour_check", "None")) in ("epithelial", "none"):
+        out["tumour_check"] = str(params["tumour_check"])
+        out["min_epithelial_cpm"] = float(params.get("min_epithelial_cpm", 100.0))
     return out
 
 
@@ -116,12 +120,16 @@ def rule_text(data: AnnData | str | os.PathLike) -> str:
     rule = rank_rule(adata)
     where = "the reference" if isinstance(rec.get("reference"), Mapping) else "these samples"
     if rule["rule"] == "quantile":
-        return f"dormant if {K.INDEX} > {float(rec['threshold']):.6g} (quantile {rule.get('quantile')} of {where})"
-    if rule["rule"] == "mixture":
-        return (f"dormant if the high component of a 2-Gaussian mixture fitted on {where} has posterior > 0.5 "
+        text = f"dormant if {K.INDEX} > {float(rec['threshold']):.6g} (quantile {rule.get('quantile')} of {where})"
+    elif rule["rule"] == "mixture":
+        text = (f"dormant if the high component of a 2-Gaussian mixture fitted on {where} has posterior > 0.5 "
                 f"(index > {float(rec['threshold']):.6g}; seed {rule['seed']})")
-    return (f"dormant if BH-adjusted empirical p < {rule.get('alpha')} against {rule.get('n_permutations')} "
-            f"expression-matched random gene sets (seed {rule['seed']})")
+    else:
+        text = (f"dormant if BH-adjusted empirical p < {rule.get('alpha')} against {rule.get('n_permutations')} "
+                f"expression-matched random gene sets (seed {rule['seed']})")
+    if rule.get("tumour_check") == "epithelial":
+        text += f"; only samples with EPCAM+KRT8+KRT18+KRT19 >= {rule['min_epithelial_cpm']:g} CPM are called"
+    return text
 
 
 def score_table(data: AnnData | str | os.PathLike) -> pd.DataFrame:
@@ -137,7 +145,9 @@ def score_table(data: AnnData | str | os.PathLike) -> pd.DataFrame:
     ranked = adata.obs.get(K.OBS_INDEX)
     if ranked is not None:
         values = np.asarray(ranked, dtype=np.float64)
-        same = K.INDEX in table and np.allclose(values, table[K.INDEX].to_numpy(np.float64), equal_nan=True)
+        # observations left uncalled (cells=, the tumour check) have no ranked index: compare the others
+        ok = np.isfinite(values)
+        same = K.INDEX in table and np.allclose(values[ok], table[K.INDEX].to_numpy(np.float64)[ok])
         if not same:  # rank(index=...) ranked on another index than score's: keep it, named apart
             table["ranked_index"] = values
     for col, name in K.TABLE_COLUMNS.items():

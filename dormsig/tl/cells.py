@@ -160,14 +160,17 @@ def rank_mask(adata: AnnData, cells: Any) -> tuple[np.ndarray | None, dict[str, 
     return mask, rec
 
 
-def call_labels(dormant: np.ndarray, scored: np.ndarray | None) -> pd.Categorical:
-    """``dormant``/``not_dormant`` calls, ``not_scored`` outside the selection (category only when used)."""
+def call_labels(dormant: np.ndarray, scored: np.ndarray | None,
+                other: Mapping[str, np.ndarray] | None = None) -> pd.Categorical:
+    """``dormant``/``not_dormant`` calls, ``not_scored`` outside the selection, and ``other`` labels
+    (e.g. ``{"no_tumour_rna": mask}``) where their masks say; a category only when used."""
     labels = np.where(dormant, "dormant", "not_dormant").astype(object)
-    categories = ["not_dormant", "dormant"]
-    if scored is not None and not scored.all():
-        labels[~scored] = NOT_SCORED
-        categories.append(NOT_SCORED)
-    return pd.Categorical(labels, categories=categories)
+    if scored is not None:
+        labels[~np.asarray(scored, dtype=bool)] = NOT_SCORED
+    for label, mask in (other or {}).items():
+        labels[np.asarray(mask, dtype=bool)] = label
+    extra = [c for c in (NOT_SCORED, *(other or {})) if (labels == c).any()]
+    return pd.Categorical(labels, categories=["not_dormant", "dormant", *extra])
 
 
 def expand(values: np.ndarray, mask: np.ndarray | None, fill: float = np.nan) -> np.ndarray:

@@ -73,6 +73,8 @@ def rank(
     n_bins: int = 25,
     seed: int = 0,
     cells: Any = None,
+    tumour_check: str = "auto",
+    min_epithelial_cpm: float = 100.0,
 ) -> None:
     """Rank cells by the dormancy index and call the dormant ones.
 
@@ -106,6 +108,15 @@ def rank(
         Rank and call only these observations (``obs`` column and value(s), see :mod:`dormsig.tl.cells`).
         By default, the observations ``score`` was restricted to (all when it was not). Others get
         NaN ranks and the call ``"not_scored"``; thresholds come from the called ones only.
+    tumour_check
+        ``"auto"`` (default), ``"epithelial"`` or ``"none"``: observations whose EPCAM + KRT8 + KRT18 + KRT19
+        hold fewer than ``min_epithelial_cpm`` counts per million hold no tumour RNA and are not called
+        (call ``"no_tumour_rna"``, NaN rank, not part of the threshold). ``"auto"`` skips the check when
+        ``cells=`` chose the observations, on log-scale data without counts, and when fewer than 5% of
+        the observations hold epithelial RNA (non-epithelial tumours); see :mod:`dormsig.tl.epithelial`.
+        With a ``reference``, its observations without tumour RNA are left out of the threshold too.
+    min_epithelial_cpm
+        The tumour check's threshold.
 
     Writes ``obs["dormsig_index"]``, ``obs["dormsig_rank"]`` (1 = highest index), ``obs["dormsig_percentile"]``
     (in the reference, 0-100), ``obs["dormsig_call"]`` (``"dormant"``/``"not_dormant"``), for the
@@ -116,14 +127,24 @@ def rank(
     values, spec = _index_values(adata, index, "AnnData")
     rec = _score_record(adata, "AnnData")
     from dormsig.tl.cells import call_labels, expand, rank_mask
+    from dormsig.tl.epithelial import NO_TUMOUR_RNA, tumour_gate
 
     keep, cells_rec = rank_mask(adata, cells)
+    among = keep  # the observations the tumour check looks at
+    gate = tumour_gate(adata, tumour_check, min_cpm=min_epithelial_cpm, among=keep, cells_chosen=cells_rec is not None,
+                       require_any=reference is None)
+    no_tumour = gate.excluded(keep)
+    if gate.applied:
+        keep = gate.holds if keep is None else keep & gate.holds
     if keep is not None:
         values = np.where(keep, values, np.nan)
     if reference is not None:
         ref_rec = _score_record(reference, "reference AnnData")
         _check_reference(rec, ref_rec)
         ref_values, _ = _index_values(reference, index, "reference AnnData")
+        if "dormsig_call" in reference.obs:  # the reference's samples without tumour RNA set no threshold
+            ref_values = np.where(reference.obs["dormsig_call"].astype(str).to_numpy() == NO_TUMOUR_RNA,
+                                  np.nan, ref_values)
     else:
         ref_values = values
     finite = np.isfinite(ref_values)
@@ -132,7 +153,8 @@ def rank(
     ref_values = ref_values[finite]
 
     extra: dict[str, Any] = {}
-    params: dict[str, Any] = {"rule": rule, "seed": seed}
+    params: dict[str, Any] = {"rule": rule, "seed": seed, "tumour_check": gate.mode,
+                              "min_epithelial_cpm": float(min_epithelial_cpm)}
     if rule == "quantile":
         if not 0 < quantile < 1:
             raise InputError(f"quantile must be in (0, 1), got {quantile}")
@@ -158,14 +180,15 @@ def rank(
     adata.obs["dormsig_rank"] = ranks.astype(np.int64) if np.isfinite(ranks).all() else ranks
     pct = _percentile(values, ref_values)
     adata.obs["dormsig_percentile"] = np.where(np.isfinite(values), pct, np.nan)
-    adata.obs["dormsig_call"] = call_labels(dormant, keep)
+    adata.obs["dormsig_call"] = call_labels(dormant, keep, {NO_TUMOUR_RNA: no_tumour} if no_tumour.size else None)
     ref_info = None
     if reference is not None:
         ref_info = {"n_obs": int(reference.n_obs), "method": rec.get("method"),
                     "library_version": rec.get("library_version")}
     attach(adata, "rank", record("rank", method=rule, params=params, reference=ref_info,
                                  index=None if spec is None else {"name": spec[0], "version": spec[1]},
-                                 n_dormant=int(np.sum(dormant)), cells=cells_rec, **extra))
+                                 n_dormant=int(np.sum(dormant)), cells=cells_rec,
+                                 tumour_check=gate.to_dict(adata.obs_names, among), **extra))
 
 
 def _mixture(values: np.ndarray, ref: np.ndarray, seed: int) -> tuple[np.ndarray, float | None]:

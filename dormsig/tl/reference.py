@@ -75,8 +75,14 @@ def reference_rule(adata: AnnData) -> dict:
     return rule
 
 
-def rank_against(adata: AnnData, reference: AnnData, *, source: str = "reference") -> None:
-    """Rank ``adata`` against a stored reference with the rule stored in it (``source`` names it in messages)."""
+def rank_against(adata: AnnData, reference: AnnData, *, source: str = "reference", tumour_check: str | None = None,
+                 min_epithelial_cpm: float | None = None) -> None:
+    """Rank ``adata`` against a stored reference with the rule stored in it (``source`` names it in messages).
+
+    The tumour check is the one the reference was built with (``"auto"`` for references that predate
+    it), unless ``tumour_check`` is given: a single platelet-rich sample is then left uncalled against a
+    reference of tumour samples, as it would have been inside the reference cohort.
+    """
     from dormsig.tl.rank import rank
 
     if "dormsig_call" in reference.obs:  # a reference built before references were checked
@@ -85,4 +91,8 @@ def rank_against(adata: AnnData, reference: AnnData, *, source: str = "reference
     rule = dict(stored) if stored is not None else {"rule": "quantile", "quantile": 0.9, "seed": 0}
     if rule["rule"] == "permutation":
         raise InputError("a reference cannot carry the permutation rule (it depends on each sample's genes)")
+    if tumour_check is not None:
+        rule["tumour_check"] = tumour_check
+    if min_epithelial_cpm is not None and "min_epithelial_cpm" not in rule:
+        rule["min_epithelial_cpm"] = min_epithelial_cpm
     rank(adata, reference=reference, **{k: v for k, v in rule.items()})
