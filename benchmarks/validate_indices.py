@@ -86,11 +86,14 @@ class Metric:
     goal: bool = True  # part of the "quiescence index goal"
     note: str = ""
     role: str = ""  # for the columns outside the goal: "specificity" or "extra"
+    subset: str | None = None  # a boolean obs column: only these samples (e.g. "epithelial_rna")
 
 
 METRICS = (
     Metric("LRC", "gse83142_lrc", "auroc", "is_quiescent"),
     Metric("CTC", "gse75367_ctc", "auroc", "is_quiescent"),
+    Metric("CTC_epi", "gse75367_ctc", "auroc", "is_quiescent", goal=False, subset="epithelial_rna",
+           role="extra: CTCs holding tumour RNA only (EPCAM+KRT8/18/19 >= 100 CPM, dormsig's tumour check)"),
     Metric("MuSC", "musc_activation", "auroc", "is_quiescent"),
     Metric("GQS", "fibroblast_gqs", "auroc", "is_quiescent"),
     Metric("REF", "gse124109_ref_depth", "spearman", "depth"),
@@ -136,6 +139,14 @@ def load(root: Path, ds: Dataset):
     if "counts" in adata.layers:  # harmonise may have summed genes: recompute log CPM from the counts
         c = np.asarray(adata.layers["counts"], dtype=np.float64)
         adata.X = np.log1p(c / c.sum(axis=1, keepdims=True) * 1e6)
+    # dormsig's tumour check on a linear scale (X is log1p CPM for counts, log2(x + 1) otherwise)
+    X = np.asarray(adata.X, dtype=np.float64)
+    linear = np.expm1(X) if ds.values == "counts" else np.exp2(X) - 1.0
+    from dormsig.tl.epithelial import GENES, MIN_CPM
+
+    cols = [adata.var_names.get_loc(g) for g in GENES if g in adata.var_names]
+    lib = linear.sum(axis=1)
+    adata.obs["epithelial_rna"] = (linear[:, cols].sum(axis=1) / np.where(lib > 0, lib, 1) * 1e6) >= MIN_CPM
     return adata
 
 
@@ -235,6 +246,8 @@ def metric_samples(obs: pd.DataFrame, m: Metric) -> tuple[np.ndarray, np.ndarray
         return mask, lab[mask].isin(pos).to_numpy()
     target = pd.to_numeric(obs[m.target], errors="coerce")
     mask = target.notna().to_numpy()
+    if m.subset is not None:
+        mask &= obs[m.subset].to_numpy(dtype=bool)
     values = target[mask].to_numpy()
     return mask, (values == 1) if m.metric == "auroc" else values
 
