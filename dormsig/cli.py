@@ -272,6 +272,24 @@ def read_cmd(inputs, out, sample_sheet, fmt, orientation, tx2gene, strand, speci
     _say(f"{out}: {adata.n_obs} samples/cells x {adata.n_vars} genes")
 
 
+_TUMOUR_OPTIONS = (
+    click.option("--tumour-check", type=click.Choice(["auto", "epithelial", "none"]), default="auto",
+                 show_default=True,
+                 help="Group and call only samples/cells holding tumour (epithelial) RNA: EPCAM+KRT8+KRT18+KRT19 "
+                      "at --min-epithelial-cpm or more; the others are labelled no_tumour_rna. auto: not with "
+                      "--cells or sample-sheet groups, log-scale data, or when < 5% hold such RNA (non-epithelial "
+                      "tumours); none: use all."),
+    click.option("--min-epithelial-cpm", default=100.0, show_default=True, type=Float(min=0),
+                 help="Threshold of the tumour check (counts per million of the library)."),
+)
+
+
+def _tumour_options(func: Callable) -> Callable:
+    for option in reversed(_TUMOUR_OPTIONS):
+        func = option(func)
+    return func
+
+
 # --------------------------------------------------------------------------- groups
 @cli.command("groups")
 @click.argument("input_h5ad", type=InputPath("file"))
@@ -285,8 +303,10 @@ def read_cmd(inputs, out, sample_sheet, fmt, orientation, tx2gene, strand, speci
 @click.option("--key-added", default="dormsig_group", show_default=True, type=Key())
 @click.option("--min-detection", default=0.1, show_default=True, type=FRACTION,
               help="Each gene must be non-zero in at least this fraction of samples/cells.")
+@_tumour_options
 @common
-def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added, min_detection, force):
+def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added, min_detection, tumour_check,
+               min_epithelial_cpm, force):
     """Label samples/cells NOTCH2_high / NOTCH1_high / double_high / double_low (or high / low).
 
     \b
@@ -298,13 +318,15 @@ def groups_cmd(input_h5ad, out, high, versus, by, method, from_column, key_added
 
     path = _existing(input_h5ad)
     params = {"high": high, "versus": versus, "by": by, "method": method, "from_column": from_column,
-              "key_added": key_added, "min_detection": min_detection}
+              "key_added": key_added, "min_detection": min_detection, "tumour_check": tumour_check,
+              "min_epithelial_cpm": min_epithelial_cpm}
     outs = Outputs("groups", params, [path], force)
     out = outs.add(out)
     adata = _read_any(path)
     kwargs = {"from_column": from_column} if from_column else {}
     define_groups(adata, high=high, versus=versus, by=by, method=method, key_added=key_added,
-                  min_detection=min_detection, **kwargs)
+                  min_detection=min_detection, tumour_check=tumour_check, min_epithelial_cpm=min_epithelial_cpm,
+                  **kwargs)
     write_h5ad(adata, out)
     outs.finish()
     counts = adata.obs[key_added].value_counts().sort_index()
@@ -447,23 +469,6 @@ _CELLS_OPTION = click.option(
     "--cells", default=None, type=CellsArg(),
     help="Score, rank and call only these cells: an obs column (or sample-sheet column) and value(s), e.g. "
          "--cells malignant=yes or --cells cell_type=malignant_*; others get NaN and the call not_scored.")
-
-
-_TUMOUR_OPTIONS = (
-    click.option("--tumour-check", type=click.Choice(["auto", "epithelial", "none"]), default="auto",
-                 show_default=True,
-                 help="Call only samples/cells holding tumour (epithelial) RNA: EPCAM+KRT8+KRT18+KRT19 at "
-                      "--min-epithelial-cpm or more; others get the call no_tumour_rna. auto: not with --cells, "
-                      "log-scale data, or when < 5% hold such RNA (non-epithelial tumours); none: call all."),
-    click.option("--min-epithelial-cpm", default=100.0, show_default=True, type=Float(min=0),
-                 help="Threshold of the tumour check (counts per million of the library)."),
-)
-
-
-def _tumour_options(func: Callable) -> Callable:
-    for option in reversed(_TUMOUR_OPTIONS):
-        func = option(func)
-    return func
 
 
 def _cells_arg(adata, value: str | None):

@@ -137,7 +137,7 @@ def test_library_size_imbalance_warned_on_real_ctc(ctc_full):
     """ATF4-high and ATF4-low CTC samples differ 1.75x in median library size (counted from the counts)."""
     a = ctc_full.copy()
     with pytest.warns(UserWarning, match=r"ATF4_high and ATF4_low differ in median library size .*1\.75x"):
-        define_groups(a, "ATF4", "low")
+        define_groups(a, "ATF4", "low", tumour_check="none")  # all 29 samples (the tumour check: see below)
     rec = a.uns["dormsig"]["groups"]
     lib = np.asarray(a.layers["counts"].sum(axis=1)).ravel()
     high = (a.obs["dormsig_group"] == "ATF4_high").to_numpy()
@@ -148,16 +148,16 @@ def test_library_size_imbalance_warned_on_real_ctc(ctc_full):
     # negative control: the NOTCH2/NOTCH1 groups of the same samples are within 1.5x, no warning
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        define_groups(a, "NOTCH2", "NOTCH1")
+        define_groups(a, "NOTCH2", "NOTCH1", tumour_check="none")
     assert a.uns["dormsig"]["groups"]["library_size"]["ratio"] < 1.5 and len(a.uns["dormsig"]["groups"]["warnings"]) == 0
 
 
 def test_min_detection_refuses_a_gene_the_data_barely_measure(ctc_full):
     a = ctc_full.copy()
     with pytest.raises(DesignError, match=r"CD34 is non-zero in 6\.9% of the 29 observations"):
-        define_groups(a, "CD34", "low")  # counts in 2 of the 29 samples
+        define_groups(a, "CD34", "low", tumour_check="none")  # counts in 2 of the 29 samples
     with pytest.warns(UserWarning, match="CD34 threshold is 0"):
-        define_groups(a, "CD34", "low", min_detection=0.05)
+        define_groups(a, "CD34", "low", min_detection=0.05, tumour_check="none")
     assert a.uns["dormsig"]["groups"]["counts"] == {"CD34_high": 2, "CD34_low": 27}
     assert a.uns["dormsig"]["groups"]["params"]["min_detection"] == 0.05
 
@@ -220,3 +220,29 @@ def test_deseq_records_cells_as_replicates_on_real_cells():
           force=True)
     rec = a.uns["dormsig"]["dormsig_de"]
     assert rec["cells_as_replicates"] is True and rec["params"]["force"] is True
+
+
+def test_groups_are_formed_among_samples_holding_tumour_rna(ctc_full):
+    """Real CTC data: 10 of 29 samples hold almost no epithelial RNA (platelet-rich, keratin-poor); they get
+    the label no_tumour_rna and the NOTCH2/NOTCH1 medians are taken over the other 19 (by hand)."""
+    a = ctc_full.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        define_groups(a, "NOTCH2", "NOTCH1")
+    counts = a.to_df("counts")
+    lib = counts.sum(axis=1)
+    epi = counts[["EPCAM", "KRT8", "KRT18", "KRT19"]].sum(axis=1) / lib * 1e6
+    tumour = (epi >= 100).to_numpy()
+    labels = a.obs["dormsig_group"].astype(str).to_numpy()
+    assert set(np.flatnonzero(labels == "no_tumour_rna")) == set(np.flatnonzero(~tumour)) and (~tumour).sum() == 10
+    rec = a.uns["dormsig"]["groups"]
+    assert rec["values"] == "X as given (normalised expression)"
+    for gene in ("NOTCH2", "NOTCH1"):
+        values = a.to_df()[gene].to_numpy()
+        assert rec["thresholds"]["all"][gene] == pytest.approx(float(np.median(values[tumour])), rel=1e-9)
+    assert rec["tumour_check"]["applied"] and rec["params"]["tumour_check"] == "epithelial"
+    assert rec["counts"]["no_tumour_rna"] == 10 and sum(rec["counts"].values()) == 29
+    # groups from a sample sheet are the user's: the check steps aside
+    a.obs["sorted"] = np.where(np.arange(29) % 2 == 0, "x", "y")
+    define_groups(a, from_column="sorted", key_added="s")
+    assert set(a.obs["s"].astype(str)) == {"x", "y"} and not a.uns["dormsig"]["groups"]["tumour_check"]["applied"]

@@ -18,7 +18,9 @@ def ctc():
     adata = dormsig.data.ctc()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dormsig.de.define_groups(adata, high="NOTCH2", versus="NOTCH1", key_added="group_NOTCH2_vs_NOTCH1")
+        # all 29 samples, as before the tumour check (which now leaves the keratin-poor ones out of the groups)
+        dormsig.de.define_groups(adata, high="NOTCH2", versus="NOTCH1", key_added="group_NOTCH2_vs_NOTCH1",
+                                 tumour_check="none")
         dormsig.tl.score(adata)
         dormsig.tl.rank(adata)
         check_compartments(adata)

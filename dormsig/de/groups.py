@@ -182,6 +182,8 @@ def define_groups(
     key_added: str = "dormsig_group",
     copy: bool = False,
     min_detection: float = MIN_DETECTION,
+    tumour_check: str = "auto",
+    min_epithelial_cpm: float = 100.0,
 ) -> AnnData | None:
     """Label every observation by the expression of ``high`` (and ``versus``).
 
@@ -214,6 +216,13 @@ def define_groups(
         Return a modified copy instead of changing ``adata``.
     min_detection
         Each gene must be non-zero in at least this fraction of the observations (default 0.1).
+    tumour_check, min_epithelial_cpm
+        As in :func:`dormsig.tl.rank`: observations holding almost no tumour (epithelial) RNA
+        (EPCAM+KRT8+KRT18+KRT19 < ``min_epithelial_cpm`` counts per million: platelet-rich CTC
+        preparations, leukocytes) get the label ``"no_tumour_rna"`` and take no part in the
+        thresholds, so that "NOTCH2-high vs NOTCH1-high" compares tumour samples, not tumour with
+        platelets. ``"auto"`` steps aside for ``from_column``, log-scale data and non-epithelial
+        tumours (see :mod:`dormsig.tl.epithelial`); ``"none"`` labels every observation.
 
     Warns
     -----
@@ -250,6 +259,11 @@ def define_groups(
         "threshold": dict(threshold) if isinstance(threshold, Mapping) else threshold,
         "from_column": from_column, "key_added": key_added, "min_detection": float(min_detection),
     }
+    from dormsig.tl.epithelial import NO_TUMOUR_RNA, tumour_gate
+
+    gate = tumour_gate(adata, tumour_check, min_cpm=min_epithelial_cpm, cells_chosen=from_column is not None)
+    tumour = gate.holds if gate.applied else np.ones(adata.n_obs, dtype=bool)
+    params.update(tumour_check=gate.mode, min_epithelial_cpm=float(min_epithelial_cpm))
     notes: list[str] = []
     detection: dict[str, float] = {}
     values_how = None
@@ -271,14 +285,15 @@ def define_groups(
         if versus != "low" and versus == high:
             raise InputError(f"{what}: high and versus are the same gene ({high!r})")
         values, values_how = _expression(adata, genes, layer, what)
+        n_tum = int(tumour.sum())
         for g in genes:
-            detection[g] = float((values[g] > 0).mean()) if adata.n_obs else 0.0
+            detection[g] = float((values[g][tumour] > 0).mean()) if n_tum else 0.0
             if detection[g] == 0:
-                raise DesignError(f"{what}: {g} has no count in any of the {adata.n_obs} observations: no "
+                raise DesignError(f"{what}: {g} has no count in any of the {n_tum} observations: no "
                                   f"'{g}_high' group can be formed; choose a gene the data measure")
             if detection[g] < min_detection:
                 raise DesignError(
-                    f"{what}: {g} is non-zero in {detection[g]:.1%} of the {adata.n_obs} observations "
+                    f"{what}: {g} is non-zero in {detection[g]:.1%} of the {n_tum} observations "
                     f"(< min_detection {min_detection:g}): its high and low groups would rest on a few counts; "
                     "choose a gene the data measure"
                 )
@@ -287,8 +302,8 @@ def define_groups(
         )
         is_high = {g: np.zeros(adata.n_obs, dtype=bool) for g in genes}
         thresholds = {}
-        for level in sorted(set(strata)):
-            mask = strata == level
+        for level in sorted(set(strata[tumour])):
+            mask = (strata == level) & tumour  # thresholds among the tumour samples only
             thresholds[level] = {}
             for g in genes:
                 t = _threshold(values[g][mask], g, method, quantile, threshold)
@@ -308,6 +323,9 @@ def define_groups(
             a, b = is_high[high], is_high[versus]
             levels = [f"{high}_high", f"{versus}_high", DOUBLE_HIGH, DOUBLE_LOW]
             labels = np.select([a & ~b, b & ~a, a & b], levels[:3], default=DOUBLE_LOW).astype(object)
+        if gate.applied and not tumour.all():
+            labels[~tumour] = NO_TUMOUR_RNA
+            levels.append(NO_TUMOUR_RNA)
         contrast = (levels[0], levels[1])
         for name in contrast:
             if not (labels == name).any():
@@ -343,6 +361,7 @@ def define_groups(
         library_size=library,
         single_cell=bool(single_cell),
         warnings=notes,
+        tumour_check=gate.to_dict(adata.obs_names),
     )
     attach(adata, "groups", rec)
     return adata if copy else None
