@@ -47,3 +47,16 @@ def test_report_says_the_notch1_group_carries_platelet_rna(ctc, tmp_path) -> Non
     html = out.read_text()
     section = html.split('id="de-compartments"')[1].split("</section>")[0]
     assert "more NOTCH1_high samples carry platelet RNA (NOTCH2_high 1 of 7, NOTCH1_high 3 of 7)" in section
+
+
+def test_report_says_which_samples_the_tumour_check_left_out_of_the_groups(tmp_path) -> None:
+    adata = dormsig.data.ctc()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dormsig.de.define_groups(adata, high="NOTCH2", versus="NOTCH1")
+        dormsig.tl.score(adata)
+        dormsig.tl.rank(adata)
+    html = write_report(tmp_path / "r.html", adata=adata, groupby="dormsig_group").read_text()
+    section = html.split('id="input"')[1].split("</section>")[0]
+    assert "10 of 29 observations hold almost no tumour (epithelial) RNA" in section
+    assert "form the group no_tumour_rna" in section

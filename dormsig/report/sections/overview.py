@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dormsig.report._html import absent, e, kv_table, table
+from dormsig.report._html import absent, e, kv_table, note, table
 from dormsig.report.context import ReportContext
 
 ANCHOR, HEADING = "input", "Input summary"
@@ -45,4 +45,12 @@ def render(ctx: ReportContext) -> str:
         counts.index.name = ctx.groupby
         parts.append(f"<h3>Groups ({e(ctx.groupby)})</h3>")
         parts.append(table(counts, max_rows=ctx.max_rows, index=True))
+        gate = (uns.get("groups") or {}).get("tumour_check") if isinstance(uns.get("groups"), Mapping) else None
+        if isinstance(gate, Mapping) and gate.get("applied"):
+            parts.append(note(f"{gate.get('n_excluded', 0)} of {gate.get('n_checked', adata.n_obs)} observations hold "
+                              "almost no tumour (epithelial) RNA (EPCAM+KRT8+KRT18+KRT19 < "
+                              f"{gate.get('min_cpm', 100):g} counts per million) and form the group no_tumour_rna: "
+                              "they set no threshold and take no part in the contrasts."))
+        elif isinstance(gate, Mapping) and gate.get("reason"):
+            parts.append(note(f"tumour check not applied to the groups: {gate['reason']}."))
     return "\n".join(parts)
