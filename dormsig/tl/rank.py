@@ -133,7 +133,7 @@ def rank(
     among = keep  # the observations the tumour check looks at
     gate = tumour_gate(adata, tumour_check, min_cpm=min_epithelial_cpm, among=keep, cells_chosen=cells_rec is not None,
                        require_any=reference is None)
-    no_tumour = gate.excluded(keep)
+    no_tumour = gate.excluded(among)
     if gate.applied:
         keep = gate.holds if keep is None else keep & gate.holds
     if keep is not None:
@@ -180,7 +180,7 @@ def rank(
     adata.obs["dormsig_rank"] = ranks.astype(np.int64) if np.isfinite(ranks).all() else ranks
     pct = _percentile(values, ref_values)
     adata.obs["dormsig_percentile"] = np.where(np.isfinite(values), pct, np.nan)
-    adata.obs["dormsig_call"] = call_labels(dormant, keep, {NO_TUMOUR_RNA: no_tumour} if no_tumour.size else None)
+    adata.obs["dormsig_call"] = call_labels(dormant, keep, {NO_TUMOUR_RNA: no_tumour} if no_tumour.any() else None)
     ref_info = None
     if reference is not None:
         ref_info = {"n_obs": int(reference.n_obs), "method": rec.get("method"),
