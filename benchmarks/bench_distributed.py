@@ -1,26 +1,37 @@
-"""Scoring a chunked zarr store: one process (backed) versus a dask.distributed LocalCluster.
+"""Scoring a store on disk: one process (backed) versus a dask.distributed LocalCluster, against the read time.
 
 Simulated cells x 20,000 genes (benchmarks/simulate.py: gamma-Poisson UMI counts, log1p-normalised,
-CSR float32) are drawn once for ``--base-cells`` cells and tiled to ``--cells`` into a zarr store in
-anndata's encoding, written with anndata's own writer (``anndata.io.write_elem`` then
-``sparse_dataset(...).append``). ``--thin p`` keeps each stored value with probability ``p``
-(a lower density, for stores that would not fit on disk at 10x-like density).
+CSR float32) are drawn once for ``--base-cells`` cells and tiled to ``--cells`` into a store in
+anndata's encoding: ``--format zarr`` (chunked, compressed; written with anndata's own writer,
+``anndata.io.write_elem`` then ``sparse_dataset(...).append``) or ``--format h5ad`` (uncompressed,
+the layout ``read_h5ad``/``write_h5ad`` use, tiled with h5py by ``simulate.tile``). ``--thin p``
+(zarr only) keeps each stored value with probability ``p`` (a lower density, for stores that would
+not fit on disk at 10x-like density).
 
 Each mode runs in its own subprocess (its peak memory is its own) and times one pass of UCell
-(``dormsig.tl.score_matrix``, 6 sets of 10-200 genes, rows in 20,000-cell chunks/blocks):
+(``dormsig.tl.score_matrix``, 6 sets of 10-200 genes, rows in 20,000-cell chunks/blocks), or one
+read of the matrix in the same chunks:
 
-``read_raw``        decompress the zarr ``data``/``indices`` arrays only (the floor of any reader)
+``read_raw``        read the ``data``/``indices`` arrays only, with h5py/zarr (the floor of any reader)
 ``read_backed``     rows through anndata's backed reader (``sparse_dataset``), CSR chunks, no kernels
+``read_dormsig``    rows through dormsig's chunk reader (raw h5py slices for h5ad CSR), no kernels
 ``backed_serial``   UCell, one process (2 numba threads), reading and kernels one after the other
-``backed``          UCell, one process, the next chunk read in a thread while the kernels run
+``backed_anndata``  UCell, one process, read-ahead thread, chunks read by anndata (the route before the raw read)
+``backed``          UCell, one process, read-ahead thread, chunks read raw (h5ad) or by anndata (zarr)
 ``cluster``         UCell as a dask graph on LocalCluster(2 workers x 1 thread), ``read_elem_lazy``
+
+A mode with the suffix ``_cold`` (e.g. ``read_raw_cold``) first drops the store's files from the
+page cache (``posix_fadvise(DONTNEED)``, this store only), so it reads from disk; other modes read
+whatever the cache holds (a freshly written store is mostly cached when RAM allows).
 
 Usage::
 
-    python benchmarks/bench_distributed.py --cells 1000000 --workdir /work/bench_dist
+    python benchmarks/bench_distributed.py --cells 1000000 --format h5ad --workdir /work/bench_dist \
+        --modes read_raw,read_raw_cold,read_backed,read_dormsig,backed_anndata,backed,backed_cold --delete
     python benchmarks/bench_distributed.py --cells 10000000 --thin 0.1 --workdir /work/bench_dist --delete
 
-Prints one table (wall s, CPU s of the process, peak RSS per process/worker, cells/s) and ``uptime``.
+Prints one table (wall s, CPU s of the process, peak RSS per process/worker, cells/s), the load
+average before each mode and ``uptime``.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 MODES = ("read_raw", "read_backed", "backed_serial", "backed", "cluster")
+SCORING = ("backed", "backed_serial", "backed_anndata", "cluster")
 CHUNK = 20_000
 
 
@@ -96,8 +108,41 @@ def make_store(base: Path, store: Path, n_cells: int, thin: float, seed: int) ->
           f"in {time.perf_counter() - t:.0f} s", flush=True)
 
 
+def make_h5ad(base: Path, path: Path, n_cells: int) -> None:
+    """Tile the base cells into an uncompressed ``.h5ad`` (anndata's CSR layout), written with h5py."""
+    sys.path.insert(0, str(HERE))
+    from simulate import tile
+
+    with h5py_file(base) as f:
+        n_base = int(f["X"].attrs["shape"][0])
+    if n_cells % n_base:
+        raise SystemExit(f"--cells must be a multiple of --base-cells ({n_base})")
+    t = time.perf_counter()
+    tile(str(base), str(path), n_cells // n_base)
+    print(f"wrote {path} ({n_cells} cells, {du(path) / 1e9:.2f} GB) in {time.perf_counter() - t:.0f} s", flush=True)
+
+
+def h5py_file(path: Path):
+    import h5py
+
+    return h5py.File(path, "r")
+
+
 def du(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def evict(path: Path) -> None:
+    """Drop the store's files from the page cache (this store only), so the next read is from disk."""
+    for f in [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]:
+        fd = os.open(f, os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
 
 
 # ------------------------------------------------------------------------------------------ modes
@@ -130,12 +175,16 @@ def worker(mode: str, store: Path) -> dict:
 
     from dormsig.tl import _matrix, score_matrix
 
-    group = zarr.open_group(str(store), mode="r")
+    label, cold = mode, mode.endswith("_cold")
+    mode = mode.removesuffix("_cold")
+    group = h5py_file(store) if store.suffix == ".h5ad" else zarr.open_group(str(store), mode="r")
     n_cells, n_genes = (int(v) for v in group["X"].attrs["shape"])
     sets = _sets(group)
-    res: dict = {"mode": mode, "n_cells": n_cells, "nnz": int(group["X"]["indptr"][-1])}
-    if mode in ("backed", "backed_serial", "cluster"):  # compile/load the kernels outside the timing
+    res: dict = {"mode": label, "n_cells": n_cells, "nnz": int(group["X"]["indptr"][-1])}
+    if mode in SCORING:  # compile/load the kernels outside the timing
         score_matrix(sparse_dataset(group["X"])[:100], sets, method="ucell")
+    if cold:
+        evict(store)
     t, c = time.perf_counter(), time.process_time()
     if mode == "read_raw":
         indptr = group["X"]["indptr"][:]
@@ -143,12 +192,14 @@ def worker(mode: str, store: Path) -> dict:
         for start in range(0, n_cells, CHUNK):
             a, b = int(indptr[start]), int(indptr[min(start + CHUNK, n_cells)])
             total += group["X"]["data"][a:b].size + group["X"]["indices"][a:b].size
-    elif mode == "read_backed":
+    elif mode in ("read_backed", "read_dormsig"):
         _matrix.PREFETCH = False
+        _matrix.RAW_H5AD = mode == "read_dormsig"
         for _ in _matrix.iter_csr_chunks(sparse_dataset(group["X"]), CHUNK):
             pass
-    elif mode in ("backed", "backed_serial"):
-        _matrix.PREFETCH = mode == "backed"
+    elif mode in ("backed", "backed_serial", "backed_anndata"):
+        _matrix.PREFETCH = mode != "backed_serial"
+        _matrix.RAW_H5AD = mode != "backed_anndata"
         scores = score_matrix(sparse_dataset(group["X"]), sets, method="ucell", chunk_size=CHUNK, threads=2)
         res["checksum"] = _digest(scores.to_numpy())
     elif mode == "cluster":
@@ -203,6 +254,7 @@ def main() -> None:
     p.add_argument("--cells", type=int, default=1_000_000)
     p.add_argument("--base-cells", type=int, default=100_000)
     p.add_argument("--thin", type=float, default=1.0)
+    p.add_argument("--format", choices=("zarr", "h5ad"), default="zarr")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/bench_distributed"))
     p.add_argument("--modes", default=",".join(MODES))
@@ -216,14 +268,22 @@ def main() -> None:
         a.json.write_text(json.dumps(worker(a.worker, a.store)))
         return
     a.workdir.mkdir(parents=True, exist_ok=True)
-    store = a.workdir / f"sim_{a.cells}_thin{a.thin:g}.zarr"
+    if a.format == "h5ad" and a.thin != 1:
+        raise SystemExit("--thin is for --format zarr")
+    store = a.workdir / (f"sim_{a.cells}.h5ad" if a.format == "h5ad" else f"sim_{a.cells}_thin{a.thin:g}.zarr")
     if not store.exists():
-        make_store(base_h5ad(a.workdir, a.base_cells, a.seed), store, a.cells, a.thin, a.seed)
+        base = base_h5ad(a.workdir, a.base_cells, a.seed)
+        if a.format == "h5ad":
+            make_h5ad(base, store, a.cells)
+        else:
+            make_store(base, store, a.cells, a.thin, a.seed)
+    print(f"store {store}: {du(store) / 1e9:.2f} GB", flush=True)
     rows = []
     for mode in a.modes.split(","):
         load = os.getloadavg()
         rows.append(run(mode, store, a.timeout))
         rows[-1]["load"] = load
+        rows[-1]["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
         print(json.dumps(rows[-1]), flush=True)
     checks = {r.get("checksum") for r in rows if "checksum" in r}
     print(table(rows))
@@ -233,7 +293,7 @@ def main() -> None:
     if a.delete:
         import shutil
 
-        shutil.rmtree(store)
+        shutil.rmtree(store) if store.is_dir() else store.unlink()
         print(f"deleted {store}")
 
 

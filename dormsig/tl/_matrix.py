@@ -1,10 +1,13 @@
 """Row chunks of a cells x genes matrix as CSR, whatever holds it.
 
 Supported holders: numpy arrays, scipy sparse matrices/arrays (CSR is sliced directly, other
-formats are converted once), anndata backed datasets (``read_h5ad(path, backed="r")``: each
-chunk is read from disk with ``X[start:stop]``), h5py datasets and dask arrays. For backed
-matrices a reader thread reads the next chunk while the caller works on this one (the numba
-kernels release the GIL), so at most two chunks are in memory.
+formats are converted once), anndata backed datasets (``read_h5ad(path, backed="r")``), h5py
+datasets and dask arrays. A backed CSR matrix of an ``.h5ad`` file is read as slices of its own
+``data``/``indices`` arrays (anndata's on-disk CSR layout, read with h5py: the rows
+``start:stop`` are ``data[indptr[start]:indptr[stop]]``), which skips anndata's per-slice
+index handling; dense or CSC ``X`` and zarr stores are read through anndata (``X[start:stop]``).
+For backed matrices a reader thread reads the next chunk while the caller works on this one
+(the numba kernels release the GIL), so at most two chunks are in memory.
 
 Dask arrays are not iterated by the scoring methods: they run as a dask graph over the row
 blocks (:func:`row_blocks`, :func:`map_row_blocks`), so any scheduler (threads, processes, a
@@ -17,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,6 +29,8 @@ from dormsig.errors import InputError
 
 #: Default of ``iter_csr_chunks(prefetch=None)`` for disk-backed matrices (benchmarks switch it off to compare)
 PREFETCH = True
+#: Read backed CSR ``.h5ad`` matrices as raw slices of their h5py arrays (benchmarks switch it off to compare)
+RAW_H5AD = True
 
 
 def shape(X) -> tuple[int, int]:
@@ -121,24 +127,63 @@ def iter_csr_chunks(X, chunk_size: int = 20000, *, prefetch: bool | None = None
             yield start, stop, _csr_view(X, start, stop)
         return
     bounds = [(start, min(start + chunk_size, n)) for start in range(0, n, chunk_size)]
+    h5 = _h5ad_csr_group(X) if RAW_H5AD else None
+    read = _H5CSRReader(h5, shape(X)) if h5 is not None else partial(_read_csr, X)
     if prefetch is None:
         prefetch = PREFETCH and not isinstance(X, np.ndarray) and not is_dask(X) and len(bounds) > 1
     if not prefetch:
         for start, stop in bounds:
-            yield start, stop, _to_csr(X[start:stop])
+            yield start, stop, read(start, stop)
         return
     # one reader thread, one chunk ahead: reading k+1 overlaps the (GIL-free) kernels on chunk k
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dormsig-read") as pool:
-        ahead = pool.submit(_read_csr, X, *bounds[0])
+        ahead = pool.submit(read, *bounds[0])
         for k, (start, stop) in enumerate(bounds):
             block = ahead.result()
             if k + 1 < len(bounds):
-                ahead = pool.submit(_read_csr, X, *bounds[k + 1])
+                ahead = pool.submit(read, *bounds[k + 1])
             yield start, stop, block
 
 
 def _read_csr(X, start: int, stop: int) -> sp.csr_matrix:
     return _to_csr(X[start:stop])
+
+
+def _h5ad_csr_group(X):
+    """The h5py group of an anndata backed CSR matrix stored in an ``.h5ad`` file, else None (zarr, CSC, dense)."""
+    group = getattr(X, "group", None)
+    if getattr(X, "format", None) != "csr" or group is None or not type(group).__module__.startswith("h5py"):
+        return None
+    if not all(k in group for k in ("data", "indices", "indptr")):
+        return None
+    return group
+
+
+class _H5CSRReader:
+    """Rows ``start:stop`` of anndata's on-disk CSR layout in an h5py group, as a CSR matrix.
+
+    ``indptr`` is read once; each block is two contiguous h5py reads (``data`` and ``indices``
+    between ``indptr[start]`` and ``indptr[stop]``), as anndata's own contiguous row slice does,
+    without its per-call index validation. Integer ``data`` is converted to float64 by HDF5 during
+    the read (as :func:`_to_csr` would after it), float32/float64 is kept as stored.
+    """
+
+    def __init__(self, group, shape: tuple[int, int]):
+        self.data, self.indices = group["data"], group["indices"]
+        self.indptr = group["indptr"][...]
+        self.n_cols = shape[1]
+        kind = self.data.dtype
+        self.dtype = kind if kind in (np.float32, np.float64) else np.dtype(np.float64)
+
+    def __call__(self, start: int, stop: int) -> sp.csr_matrix:
+        a, b = int(self.indptr[start]), int(self.indptr[stop])
+        data = np.empty(b - a, dtype=self.dtype)
+        indices = np.empty(b - a, dtype=self.indices.dtype)
+        if b > a:
+            self.data.read_direct(data, np.s_[a:b])
+            self.indices.read_direct(indices, np.s_[a:b])
+        indptr = self.indptr[start:stop + 1] - a
+        return sp.csr_matrix((data, indices, indptr), shape=(stop - start, self.n_cols), copy=False)
 
 
 def _csr_view(X, start: int, stop: int) -> sp.csr_matrix:
