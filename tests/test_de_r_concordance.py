@@ -25,6 +25,9 @@ REF = Path(__file__).parent / "data" / "de" / "r_reference"
 DESIGNS = {
     "ctc_n2_vs_n1": ("ctc", "group_NOTCH2_vs_NOTCH1", "NOTCH2_high", "NOTCH1_high", ["patient"]),
     "ctc_n2_high_vs_low": ("ctc", "group_NOTCH2_high_vs_low", "NOTCH2_high", "NOTCH2_low", ["patient"]),
+    # the demo's contrasts since the tumour check: samples without epithelial RNA are their own level
+    "ctc_tumour_n2_vs_n1": ("ctc", "tumour_group_NOTCH2_vs_NOTCH1", "NOTCH2_high", "NOTCH1_high", ["patient"]),
+    "ctc_tumour_n2_high_vs_low": ("ctc", "tumour_group_NOTCH2_high_vs_low", "NOTCH2_high", "NOTCH2_low", ["patient"]),
     "sim_wide_c3_vs_c0": ("sim_wide", "condition", "c3", "c0", ["batch"]),
     "sim_wide_c5_vs_c1": ("sim_wide", "condition", "c5", "c1", ["batch"]),
     "sim_cont": ("sim_cont", "condition", "B", "A", ["age"]),

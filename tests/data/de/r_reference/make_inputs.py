@@ -6,8 +6,10 @@ Run from the repository root: ``python tests/data/de/r_reference/make_inputs.py`
 Designs (each written as ``<name>_counts.csv.gz`` genes x samples and ``<name>_coldata.csv``):
 
 - ``ctc``: the bundled Aceto 2014 CTC counts (29 samples, read and harmonised by ``dormsig.io.read``),
-  groups exactly as ``dormsig demo`` defines them (``NOTCH2`` vs ``NOTCH1``; ``NOTCH2`` high vs low), design
-  ``~ patient + group`` (13 coefficients).
+  groups ``NOTCH2`` vs ``NOTCH1`` and ``NOTCH2`` high vs low over all 29 samples (``group_*``: the demo's
+  groups before the tumour check, 7 v 7), and exactly as ``dormsig demo`` defines them since the tumour
+  check (``tumour_group_*``: the 10 samples without epithelial RNA form their own level ``no_tumour_rna``;
+  NOTCH2_high 3 v NOTCH1_high 3, NOTCH2_high 9 v NOTCH2_low 10), design ``~ patient + group``.
 - ``sim_wide``: simulated negative-binomial counts, 40 samples, ``~ batch + condition`` with 6 batches and 8
   conditions (14 coefficients); some genes have zero counts in whole conditions (complete separation).
 - ``sim_cont``: simulated, 16 samples, ``~ age + condition`` with a continuous covariate.
@@ -33,14 +35,14 @@ def write(name: str, counts: pd.DataFrame, coldata: pd.DataFrame) -> None:
 def ctc() -> None:
     from dormsig.data import ctc as load_ctc
     from dormsig.de.groups import define_groups
-    from dormsig.pipeline import contrast_levels
 
     adata = load_ctc()
     cols = {}
-    for high, versus in (("NOTCH2", "NOTCH1"), ("NOTCH2", "low")):
-        key, _, _ = contrast_levels(high, versus)
-        define_groups(adata, high=high, versus=versus, key_added=key)
-        cols[key] = adata.obs[key].astype(str)
+    for prefix, check in (("", "none"), ("tumour_", "auto")):
+        for high, versus, key in (("NOTCH2", "NOTCH1", "group_NOTCH2_vs_NOTCH1"),
+                                  ("NOTCH2", "low", "group_NOTCH2_high_vs_low")):
+            define_groups(adata, high=high, versus=versus, key_added=prefix + key, tumour_check=check)
+            cols[prefix + key] = adata.obs[prefix + key].astype(str)
     counts = pd.DataFrame(np.asarray(adata.layers["counts"].todense() if hasattr(adata.layers["counts"], "todense")
                                      else adata.layers["counts"]).astype(np.int64),
                           index=adata.obs_names, columns=adata.var_names)

@@ -34,6 +34,8 @@ run <- function(name, design, var, num, den, tag, sf = "ratio", reduced = NULL) 
 jobs <- list(
   ctc_n2_vs_n1 = list("ctc", "~ patient + group_NOTCH2_vs_NOTCH1", "group_NOTCH2_vs_NOTCH1", "NOTCH2_high", "NOTCH1_high"),
   ctc_n2_high_vs_low = list("ctc", "~ patient + group_NOTCH2_high_vs_low", "group_NOTCH2_high_vs_low", "NOTCH2_high", "NOTCH2_low"),
+  ctc_tumour_n2_vs_n1 = list("ctc", "~ patient + tumour_group_NOTCH2_vs_NOTCH1", "tumour_group_NOTCH2_vs_NOTCH1", "NOTCH2_high", "NOTCH1_high"),
+  ctc_tumour_n2_high_vs_low = list("ctc", "~ patient + tumour_group_NOTCH2_high_vs_low", "tumour_group_NOTCH2_high_vs_low", "NOTCH2_high", "NOTCH2_low"),
   sim_wide_c3_vs_c0 = list("sim_wide", "~ batch + condition", "condition", "c3", "c0"),
   sim_wide_c5_vs_c1 = list("sim_wide", "~ batch + condition", "condition", "c5", "c1"),
   sim_cont = list("sim_cont", "~ age + condition", "condition", "B", "A"),
