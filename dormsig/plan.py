@@ -5,7 +5,8 @@
 directory; inputs outside it are absolute), the keyword arguments of the library call (``params``, what
 ``dormsig run`` passes in process) and the same settings as ``dormsig <command>`` options (``args``, what
 the Snakemake rules put on the command line). Adding a contrast type is a :class:`~dormsig.de.contrast.Contrast`
-constructor plus one branch in :func:`contrasts`; the file names, rules and report follow.
+constructor or config key (schema) plus one branch in :func:`contrasts`; the file names, rules and
+report follow (e.g. ``reference: double_low`` for NOTCH2-high vs double-low samples).
 """
 
 from __future__ import annotations
@@ -65,12 +66,16 @@ def contrasts(cfg: dict, ds: dict) -> list[tuple[dict, Contrast]]:
     out = []
     for entry in cfg["contrasts"]:
         if ds.get("group_column"):  # sorted populations: the levels are the sample sheet's
-            out.append((entry, Contrast(ds["group_column"], entry["high"], entry["versus"])))
+            c = Contrast(ds["group_column"], entry["high"], entry["versus"])
         else:
-            out.append((entry, Contrast.of_groups(entry["high"], entry["versus"])))
+            c = Contrast.of_groups(entry["high"], entry["versus"])
+        if entry.get("reference"):  # another level of the same groups, e.g. NOTCH2_high vs double_low
+            c = Contrast(c.factor, c.test, entry["reference"])
+        out.append((entry, c))
     names = [c.name for _, c in out]
-    if len(set(names)) < len(names):
-        raise ConfigError(f"config key 'contrasts': two contrasts are both named {names}; list each once")
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"config key 'contrasts': {name} is listed twice; list each contrast once")
     return out
 
 

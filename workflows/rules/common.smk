@@ -109,3 +109,15 @@ def step_args(kind):
 def all_targets():
     """Every file `dormsig run` writes (the plan's outputs, except intermediates and the figure directory)."""
     return [res(p) for s in PLAN for name, p in s.outputs.items() if name not in s.intermediate and name != "figures"]
+
+
+def score_reference(wc):
+    """The reference h5ad of reference-based calls (config score.reference), as a (possibly empty) input list."""
+    ref = config["score"]["reference"]
+    return [ref] if ref else []
+
+
+def report_tables(wc, input):
+    """The report's --de and --enrichment options, one pair per contrast in the plan's order."""
+    pairs = [f"--de {shlex.quote(d)}" for d in input.de] + [f"--enrichment {shlex.quote(e)}" for e in input.enrichment]
+    return " ".join(pairs)

@@ -1,11 +1,6 @@
 # The self-contained HTML report of one dataset: the scores and every contrast.
 
 
-def report_tables(wc, input):
-    pairs = [f"--de {shlex.quote(d)}" for d in input.de] + [f"--enrichment {shlex.quote(e)}" for e in input.enrichment]
-    return " ".join(pairs)
-
-
 rule html_report:
     input:
         h5ad=step_input("report", "h5ad"),

@@ -17,11 +17,6 @@
 # ssGSEA-like) do not depend on the other cells, so sharding does not change them.
 
 
-def score_reference(wc):
-    """The reference h5ad of reference-based calls (config score.reference), as a (possibly empty) input list."""
-    ref = config["score"]["reference"]
-    return [ref] if ref else []
-
 
 rule dormsig_score_samples:
     input:
