@@ -17,7 +17,6 @@
 # ssGSEA-like) do not depend on the other cells, so sharding does not change them.
 
 
-
 rule dormsig_score_samples:
     input:
         h5ad=step_input("score", "h5ad"),
