@@ -193,7 +193,7 @@ def run_pipeline(cfg: dict, out: str | os.PathLike, *, force: bool = False, thre
             shutil.rmtree(stage, ignore_errors=True)  # a run killed by SIGKILL cannot clean up after itself
             stage.mkdir(parents=True)
             try:
-                reports.append(_run_dataset(name, ds_steps, dest, stage, outs, threads=threads))
+                reports.append(_run_dataset(name, ds_steps, cfg, dest, stage, outs, threads=threads))
             except DormsigError as exc:
                 if len(jobs) > 1:  # say which dataset failed
                     exc.args = (f"dataset '{name}': {exc}",)
@@ -209,8 +209,8 @@ def run_pipeline(cfg: dict, out: str | os.PathLike, *, force: bool = False, thre
     return reports
 
 
-def _run_dataset(name: str, steps: list[Step], out: Path, stage: Path, outs: Any, *, threads: int) -> Path:
-    """Execute one dataset's steps in process, keeping the AnnData in memory between them."""
+def _run_dataset(name: str, steps: list[Step], cfg: dict, out: Path, stage: Path, outs: Any, *, threads: int) -> Path:
+    """Execute one dataset's steps of the plan of ``cfg`` in process, keeping the AnnData in memory between them."""
     from dormsig.de import enrich
     from dormsig.de.groups import define_groups
     from dormsig.de.run import run_de
@@ -240,7 +240,7 @@ def _run_dataset(name: str, steps: list[Step], out: Path, stage: Path, outs: Any
             inputs = step.inputs["data"]
             progress.step(f"reading {', '.join(map(str, inputs))}")
             adata = read(inputs[0] if len(inputs) == 1 else inputs, **p)
-            cells_spec = next(s.params["cells"] for s in steps if s.kind == "score")
+            cells_spec = cfg["datasets"][name].get("cells")
             if cells_spec:  # checked before any long step
                 cells = parse_cells(cells_spec, what=f"cells of dataset '{name}'")
                 select_cells(adata, cells, what=f"cells of dataset '{name}'")
