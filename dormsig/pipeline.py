@@ -85,7 +85,16 @@ def load_config(path: str | os.PathLike) -> dict:
         raise ConfigError(f"a config is a YAML mapping (datasets:, contrasts: ...), not a {type(cfg).__name__}",
                           path=path)
     cfg = validate_config(cfg if cfg is not None else {}, source=path)
-    return resolve_paths(cfg, cfg["workflow"]["base_dir"] or path.resolve().parent)
+    return resolve_paths(cfg, base_dir(cfg, path))
+
+
+def base_dir(cfg: dict, config_file: str | os.PathLike | None) -> Path:
+    """What relative paths refer to: ``workflow.base_dir`` (itself relative to the config file), else the file's directory.
+
+    Without a config file (a config built in Python), the working directory.
+    """
+    parent = Path(config_file).resolve().parent if config_file is not None else Path.cwd()
+    return parent / os.path.expanduser(cfg["workflow"]["base_dir"] or "")
 
 
 def resolve_paths(cfg: dict, base: str | os.PathLike) -> dict:
@@ -358,4 +367,4 @@ def _promote(stage: Path, out: Path, registered: list[Path]) -> None:
     shutil.rmtree(stage, ignore_errors=True)
 
 
-__all__ = ["DormsigError", "demo_config", "load_config", "resolve_paths", "run_pipeline", "schema", "validate_config"]
+__all__ = ["DormsigError", "demo_config", "base_dir", "load_config", "resolve_paths", "run_pipeline", "schema", "validate_config"]

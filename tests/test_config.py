@@ -92,6 +92,8 @@ def test_relative_paths_follow_base_dir(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(f"datasets:\n  ctc:\n    input: counts.tsv\nworkflow:\n  base_dir: {tmp_path / 'data'}\n")
     assert load_config(path)["datasets"]["ctc"]["input"] == str(tmp_path / "data" / "counts.tsv")
+    path.write_text("datasets:\n  ctc:\n    input: counts.tsv\nworkflow:\n  base_dir: ../data\n")  # relative to the file
+    assert load_config(path)["datasets"]["ctc"]["input"] == str(tmp_path / ".." / "data" / "counts.tsv")
 
 
 def _cfg(**top):

@@ -18,11 +18,8 @@ def _config_file():
 
 try:
     dormsig.pipeline.validate_config(config, source=_config_file() or "config")
-    # Relative paths: against workflow.base_dir, else the config file's directory (as `dormsig run` does).
-    dormsig.pipeline.resolve_paths(
-        config,
-        config["workflow"]["base_dir"] or (_config_file().parent if _config_file() else Path.cwd()),
-    )
+    # Relative paths: against the config file's directory (or workflow.base_dir), as `dormsig run` does.
+    dormsig.pipeline.resolve_paths(config, dormsig.pipeline.base_dir(config, _config_file()))
     PLAN = dormsig.plan.plan(config)
     _problem = dormsig.plan.workflow_problems(config)
 except DormsigError as exc:
