@@ -11,6 +11,7 @@ report follow (e.g. ``reference: double_low`` for NOTCH2-high vs double-low samp
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,8 +82,6 @@ def contrasts(cfg: dict, ds: dict) -> list[tuple[dict, Contrast]]:
 
 def design_for(design: str | None, factor: str) -> str | None:
     """A dataset's design names the groups ``group``; each contrast has its own column."""
-    import re
-
     return None if design is None else re.sub(r"\bgroup\b", factor, design)
 
 
