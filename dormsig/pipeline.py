@@ -1,14 +1,14 @@
 """The whole pipeline from one config: read -> groups -> DE -> enrichment -> score -> rank -> report.
 
-Used by ``dormsig run`` and ``dormsig demo``. The Snakemake workflow runs the same steps as
-separate CLI calls; both validate the config against ``dormsig/schemas/config.schema.yaml``.
+Used by ``dormsig run`` and ``dormsig demo``, which execute the steps of :func:`dormsig.plan.plan` in
+process. The Snakemake workflow (``workflows/Snakefile``) validates its config with :func:`validate_config`
+and runs the same steps as ``dormsig`` commands; one schema: ``dormsig/schemas/config.schema.yaml``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import sys
 from importlib.resources import files
@@ -19,6 +19,7 @@ import yaml
 
 from dormsig.de.contrast import Contrast
 from dormsig.errors import ConfigError, DesignError, DormsigError, MissingInputError
+from dormsig.plan import Step
 
 log = logging.getLogger("dormsig")
 
@@ -84,18 +85,43 @@ def load_config(path: str | os.PathLike) -> dict:
         raise ConfigError(f"a config is a YAML mapping (datasets:, contrasts: ...), not a {type(cfg).__name__}",
                           path=path)
     cfg = validate_config(cfg if cfg is not None else {}, source=path)
-    base = path.resolve().parent
+    return resolve_paths(cfg, base_dir(cfg, path))
+
+
+def base_dir(cfg: dict, config_file: str | os.PathLike | None) -> Path:
+    """What relative paths refer to: ``workflow.base_dir`` (itself relative to the config file), else the file's directory.
+
+    Without a config file (a config built in Python), the working directory.
+    """
+    parent = Path(config_file).resolve().parent if config_file is not None else Path.cwd()
+    return parent / os.path.expanduser(cfg["workflow"]["base_dir"] or "")
+
+
+def resolve_paths(cfg: dict, base: str | os.PathLike) -> dict:
+    """Make the config's relative paths absolute against ``base`` (the config file's directory), in place.
+
+    Dataset files always; ``score.reference``; ``score.signatures`` and ``score.index`` when they name
+    an existing file there (else they are library names). The Snakefile calls this too.
+    """
+    base = Path(base)
     for ds in cfg["datasets"].values():
         for key in ("input", "sample_sheet", "tx2gene"):
             if key in ds:
                 ds[key] = _resolve(ds[key], base)
+    score = cfg.get("score", {})
+    if score.get("reference"):
+        score["reference"] = _resolve(score["reference"], base)
+    for key in ("signatures", "index"):
+        value = score.get(key)
+        if isinstance(value, str) and not Path(value).is_absolute() and (base / value).is_file():
+            score[key] = str(base / value)
     return cfg
 
 
 def _resolve(value: str | list[str], base: Path) -> str | list[str]:
     if isinstance(value, list):
-        return [str(base / v) for v in value]
-    return str(base / value)
+        return [str(base / os.path.expanduser(v)) for v in value]
+    return str(base / os.path.expanduser(value))
 
 
 def demo_config() -> dict:
@@ -111,30 +137,26 @@ def contrast_levels(high: str, versus: str) -> tuple[str, str, str]:
     return c.factor, c.test, c.reference
 
 
-def _design(design: str | None, group_key: str) -> str | None:
-    """A dataset's design names the groups as ``group``; each contrast stores them in its own column."""
-    return None if design is None else re.sub(r"\bgroup\b", group_key, design)
-
-
 def _dataset_inputs(ds: dict) -> list[str]:
     inputs = ds["input"] if isinstance(ds["input"], list) else [ds["input"]]
     return [p for p in [*inputs, ds.get("sample_sheet"), ds.get("tx2gene")] if p is not None]
 
 
-def _outputs(cfg: dict, out: Path) -> list[tuple[Path, str]]:
-    """(path, kind) of everything a dataset writes into ``out``, in the order it is written."""
-    files = [(out / "data.h5ad", "file")]
-    for c in cfg["contrasts"]:
-        key = contrast_levels(c["high"], c["versus"])[0].removeprefix("group_")
-        files += [(out / f"de_{key}.tsv", "file"), (out / f"enrichment_{key}.tsv", "file")]
-    return [*files, (out / "scores.tsv", "file"), (out / "scored.h5ad", "file"), (out / "report.html", "file"),
-            (out / "report_figures", "dir")]
+def _outputs(steps: list[Step], out: Path) -> list[tuple[Path, str]]:
+    """(path, kind) of everything a dataset writes into ``out`` (the results directory), in the order written."""
+    files = []
+    for step in steps:
+        for name, rel in step.outputs.items():
+            if name not in step.intermediate:
+                files.append((out / rel, "dir" if name == "figures" else "file"))
+    return files
 
 
 def run_pipeline(cfg: dict, out: str | os.PathLike, *, force: bool = False, threads: int | None = None,
                  seed: int | None = None, cells: str | None = None, plan: Any = None) -> list[Path]:
     """Run every dataset of a validated config into ``out/<dataset>/``; return the report paths.
 
+    The steps are :func:`dormsig.plan.plan`'s (the Snakemake workflow runs the same ones as CLI calls).
     ``cells`` (``COLUMN=VALUE``, the CLI's ``--cells``) overrides each dataset's ``cells`` key.
     Every input and output is declared in ``plan`` (a :class:`dormsig.io.paths.PathPlan`; a new one when
     None) before anything is read or created. Each dataset is computed in a hidden staging directory;
@@ -143,55 +165,61 @@ def run_pipeline(cfg: dict, out: str | os.PathLike, *, force: bool = False, thre
     """
     from dormsig._paths import PathPlan
     from dormsig.io.write import OutputSet
+    from dormsig.plan import plan as make_plan
 
     out = Path(out)
     threads = threads or cfg.get("threads", 2)
-    seed = cfg.get("seed", 0) if seed is None else seed
-    plan = plan if plan is not None else PathPlan(force=force)
+    cfg = {**cfg, "seed": cfg.get("seed", 0) if seed is None else seed}
+    if cells is not None:
+        cfg["datasets"] = {name: {**ds, "cells": cells} for name, ds in cfg["datasets"].items()}
+    steps = make_plan(cfg)
+    paths = plan if plan is not None else PathPlan(force=force)
     for name, ds in cfg["datasets"].items():
         for p in _dataset_inputs(ds):
             if not Path(p).exists():
                 raise MissingInputError(f"input of dataset '{name}' does not exist", path=p)
-            plan.input(p, f"datasets.{name}")
-    for key in ("signatures", "index"):
+            paths.input(p, f"datasets.{name}")
+    for key in ("signatures", "index", "reference"):
         value = cfg["score"].get(key)
         if isinstance(value, str) and Path(value).is_file():
-            plan.input(value, f"score.{key}", kind="file")
+            paths.input(value, f"score.{key}", kind="file")
+        elif key == "reference" and value:
+            raise MissingInputError("score.reference does not exist", path=value)
     jobs = []
     for name, ds in cfg["datasets"].items():
+        ds_steps = [s for s in steps if s.dataset == name]
         dest = out / name
-        shared = [e.typed for e in plan.inputs if not e.label.startswith("datasets.")]  # config, signatures...
-        outs = OutputSet("pipeline", {"dataset": name, "config": cfg, "threads": threads, "seed": seed},
-                         _dataset_inputs(ds), plan=plan, recorded=[*_dataset_inputs(ds), *shared])
-        for path, kind in _outputs(cfg, dest):
+        shared = [e.typed for e in paths.inputs if not e.label.startswith("datasets.")]  # config, signatures...
+        outs = OutputSet("pipeline", {"dataset": name, "config": cfg, "threads": threads, "seed": cfg["seed"]},
+                         _dataset_inputs(ds), plan=paths, recorded=[*_dataset_inputs(ds), *shared])
+        for path, kind in _outputs(ds_steps, out):
             outs.add(path, "--out", kind=kind)
-        stage = plan.output(out / f".{name}.partial", "--out (staging)", kind="dir", sidecar=False, scratch=True)
-        jobs.append((name, ds, dest, stage, outs))
+        stage = paths.output(out / f".{name}.partial", "--out (staging)", kind="dir", sidecar=False, scratch=True)
+        jobs.append((name, ds_steps, dest, stage, outs))
     reports = []
     try:
-        for name, ds, dest, stage, outs in jobs:
+        for name, ds_steps, dest, stage, outs in jobs:
             shutil.rmtree(stage, ignore_errors=True)  # a run killed by SIGKILL cannot clean up after itself
             stage.mkdir(parents=True)
             try:
-                ds_run = {**ds, "cells": cells} if cells is not None else ds
-                reports.append(_run_dataset(name, ds_run, cfg, dest, stage, outs, threads=threads, seed=seed))
+                reports.append(_run_dataset(name, ds_steps, cfg, dest, stage, outs, threads=threads))
             except DormsigError as exc:
                 if len(jobs) > 1:  # say which dataset failed
                     exc.args = (f"dataset '{name}': {exc}",)
                 raise
-        for _name, _ds, dest, stage, outs in jobs:
+        for _name, _steps, dest, stage, outs in jobs:
             _promote(stage, dest, outs.paths)
             outs.finish()
     except BaseException:
         for *_, stage, _ in jobs:
             shutil.rmtree(stage, ignore_errors=True)
-        plan.rollback()
+        paths.rollback()
         raise
     return reports
 
 
-def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: Any, *, threads: int,
-                 seed: int) -> Path:
+def _run_dataset(name: str, steps: list[Step], cfg: dict, out: Path, stage: Path, outs: Any, *, threads: int) -> Path:
+    """Execute one dataset's steps of the plan of ``cfg`` in process, keeping the AnnData in memory between them."""
     from dormsig.de import enrich
     from dormsig.de.groups import define_groups
     from dormsig.de.run import run_de
@@ -203,88 +231,96 @@ def _run_dataset(name: str, ds: dict, cfg: dict, out: Path, stage: Path, outs: A
     from dormsig.tl.cells import parse_cells, select_cells
     from dormsig.tl.compartment import check_compartments, compartment_message
     from dormsig.tl.epithelial import check_epithelial
-    from dormsig.tl.reference import score_table
+    from dormsig.tl.reference import rank_against, score_table
 
-    inputs = ds["input"] if isinstance(ds["input"], list) else [ds["input"]]
-    data_path = out / "data.h5ad"
-    contrasts = [(c, *contrast_levels(c["high"], c["versus"])) for c in cfg["contrasts"]]
-    de_paths = {key: (out / f"de_{key.removeprefix('group_')}.tsv", out / f"enrichment_{key.removeprefix('group_')}.tsv")
-                for _, key, _, _ in contrasts}
-    scores_path, scored_path, report_path = out / "scores.tsv", out / "scored.h5ad", out / "report.html"
+    def staged(rel: str) -> Path:  # a step's output path (relative to the results dir) inside the staging dir
+        return stage / Path(rel).relative_to(out.name)
 
-    def staged(path: Path) -> Path:
-        return stage / path.relative_to(out)
-
-    progress = _Progress(name, total=3 + len(contrasts))  # read, each contrast, score, report
-    progress.step(f"reading {', '.join(map(str, inputs))}")
-    read_opts = {k: ds[k] for k in ("sample_sheet", "format", "orientation", "species", "tx2gene") if k in ds}
-    adata = read(inputs[0] if len(inputs) == 1 else inputs, **read_opts)
-    cells = None
-    if ds.get("cells"):  # checked before any long step
-        cells = parse_cells(ds["cells"], what=f"cells of dataset '{name}'")
-        select_cells(adata, cells, what=f"cells of dataset '{name}'")
-    write_h5ad(adata, staged(data_path))
-
+    progress = _Progress(name, total=sum(s.kind not in ("groups", "enrich") for s in steps))
+    adata, cells = None, None
     de_tables: dict[str, Any] = {}
     enrichments: dict[str, Any] = {}
     skipped: dict[str, str] = {}
-    for contrast, path_key, test, reference in contrasts:
-        key = path_key
-        label = f"{test} vs {reference}"
-        try:
-            if ds.get("group_column"):
-                key, test, reference = ds["group_column"], contrast["high"], contrast["versus"]
-            else:
-                define_groups(adata, high=contrast["high"], versus=contrast["versus"], by=cfg["groups"]["by"],
-                              method=cfg["groups"]["method"], key_added=key)
-            progress.step(f"DE {label}")
-            table, _ = run_de(adata, group_key=key, test=test, reference=reference,
-                              covariates=tuple(ds.get("covariates", ())), sample_key=ds.get("sample_key"),
-                              min_cells=cfg["de"]["min_cells"], shrink=cfg["de"]["shrink"],
-                              design=_design(ds.get("design"), key), size_factors=cfg["de"]["size_factors"],
-                              alpha=cfg["de"]["alpha"], inference=cfg["de"]["inference"], threads=threads)
-        except DesignError as exc:
-            # A contrast the data cannot support is reported (log, provenance, report), never silently skipped.
-            log.warning("[%s] contrast %s skipped: %s", name, label, exc)
-            skipped[label] = str(exc)
+    tables: dict[str, Any] = {}  # contrast -> DE table
+    labels = {s.contrast: f"{s.params['test']} vs {s.params['reference']}" for s in steps if s.kind == "de"}
+    for step in steps:
+        p = step.params
+        if step.kind == "read":
+            inputs = step.inputs["data"]
+            progress.step(f"reading {', '.join(map(str, inputs))}")
+            adata = read(inputs[0] if len(inputs) == 1 else inputs, **p)
+            cells_spec = cfg["datasets"][name].get("cells")
+            if cells_spec:  # checked before any long step
+                cells = parse_cells(cells_spec, what=f"cells of dataset '{name}'")
+                select_cells(adata, cells, what=f"cells of dataset '{name}'")
+            write_h5ad(adata, staged(step.outputs["h5ad"]))
+        elif step.contrast in skipped:
             continue
-        de_path, enr_path = de_paths[path_key]
-        write_table(table, staged(de_path), index=False)
-        # sets containing the genes that defined the groups are flagged as circular
-        grouping = None if ds.get("group_column") else [g for g in (contrast["high"], contrast["versus"]) if g != "low"]
-        enr = enrich(table, seed=seed, permutations=cfg["de"]["enrichment_permutations"], threads=threads,
-                     grouping_genes=grouping)
-        write_table(enr, staged(enr_path), index=False)
-        de_tables[label], enrichments[label] = table, enr
+        elif step.kind in ("groups", "de"):
+            label = labels[step.contrast]
+            try:
+                if step.kind == "groups":
+                    define_groups(adata, **p)
+                    continue
+                progress.step(f"DE {label}")
+                table, _ = run_de(adata, **p, threads=threads)
+            except DesignError as exc:
+                # A contrast the data cannot support is reported (log, provenance, report), never silently skipped.
+                log.warning("[%s] contrast %s skipped: %s", name, label, exc)
+                skipped[step.contrast] = str(exc)
+                continue
+            write_table(table, staged(step.outputs["tsv"]), index=False)
+            tables[step.contrast] = table
+            de_tables[label] = table
+        elif step.kind == "enrich":
+            table = tables[step.contrast]
+            enr = enrich(table, seed=p["seed"], permutations=p["permutations"], threads=threads,
+                         grouping_genes=p["grouping_genes"])
+            write_table(enr, staged(step.outputs["tsv"]), index=False)
+            enrichments[labels[step.contrast]] = enr
+        elif step.kind == "score":
+            progress.step(f"scoring ({p['method']})")
+            method, max_rank, ref = p["method"], None, None
+            if p["reference"]:  # as 'dormsig score --reference': score as the reference was scored
+                import anndata
 
-    progress.step(f"scoring ({cfg['score']['method']})")
-    signatures = cfg["score"]["signatures"]
-    score(adata, None if signatures is None else as_library(signatures), method=cfg["score"]["method"], index=cfg["score"]["index"], threads=threads, seed=seed,
-          cells=cells)
-    used = adata.uns["dormsig"]["score"].get("index") or {}
-    log.info("[%s] dormancy index: %s %s%s", name, used.get("name", "none"), used.get("version", ""),
-             "" if used.get("computed", True) else " (not computed: a component has no gene in the data)")
-    if "dormancy_index" in adata.obsm["dormsig_scores"]:
-        rank(adata, rule=cfg["rank"]["rule"], quantile=cfg["rank"]["quantile"], seed=seed)
-        compartment = check_compartments(adata)
-        (log.warning if compartment.n_calls_outside and not cells else log.info)(
-            "[%s] %s", name, compartment_message(compartment, advice="config"))
-        outs.extra["compartment"] = compartment.to_dict()
-        epithelial = check_epithelial(adata)
-        if epithelial is not None:
-            (log.warning if epithelial.low else log.info)("[%s] %s", name, epithelial.message)
-            outs.extra["epithelial"] = epithelial.to_dict()
-    write_table(score_table(adata), staged(scores_path), index=True)
-    adata.uns.setdefault("dormsig", {})["skipped_contrasts"] = skipped or {"none": ""}
-    write_h5ad(adata, staged(scored_path))
-
-    progress.step("report")
-    groupby = contrasts[0][1] if contrasts and contrasts[0][1] in adata.obs else None
-    context = FindingsContext(tissue=ds.get("tissue"), block=(ds.get("sample_key") or next(iter(ds.get("covariates") or []), None)),
-                              contrast=(contrasts[0][2], contrasts[0][3]) if contrasts else None)
-    # every contrast of the run, in the config's order
-    write_report(staged(report_path), adata=adata, de=de_tables, enrichment=enrichments,
-                 groupby=groupby, title=f"dormsig report: {name}", findings=context)
+                ref = anndata.read_h5ad(p["reference"])
+                ref_rec = ref.uns.get("dormsig", {}).get("score", {})
+                if method == "auto":
+                    method = str(ref_rec.get("method", method))
+                    stored = ref_rec.get("params", {}).get("max_rank")
+                    max_rank = int(stored) if method == "ucell" and stored is not None and str(stored) != "None" else None
+            signatures = p["signatures"]
+            score(adata, None if signatures is None else as_library(signatures), method=method, index=p["index"],
+                  threads=threads, seed=p["seed"], cells=cells, max_rank=max_rank)
+            used = adata.uns["dormsig"]["score"].get("index") or {}
+            log.info("[%s] dormancy index: %s %s%s", name, used.get("name", "none"), used.get("version", ""),
+                     "" if used.get("computed", True) else " (not computed: a component has no gene in the data)")
+            if ref is not None:
+                rank_against(adata, ref, source=f"score.reference {p['reference']}")
+            elif "dormancy_index" in adata.obsm["dormsig_scores"]:
+                rank(adata, rule=p["rule"], quantile=p["quantile"], seed=p["seed"])
+            if "dormsig_call" in adata.obs:
+                compartment = check_compartments(adata)
+                (log.warning if compartment.n_calls_outside and not cells else log.info)(
+                    "[%s] %s", name, compartment_message(compartment, advice="config"))
+                outs.extra["compartment"] = compartment.to_dict()
+                epithelial = check_epithelial(adata)
+                if epithelial is not None:
+                    (log.warning if epithelial.low else log.info)("[%s] %s", name, epithelial.message)
+                    outs.extra["epithelial"] = epithelial.to_dict()
+            write_table(score_table(adata), staged(step.outputs["scores"]), index=True)
+            adata.uns.setdefault("dormsig", {})["skipped_contrasts"] = skipped or {"none": ""}
+            write_h5ad(adata, staged(step.outputs["h5ad"]))
+        elif step.kind == "report":
+            progress.step("report")
+            groupby = p["groupby"] if p["groupby"] in adata.obs else None
+            context = FindingsContext(tissue=p["tissue"], block=p["block"], contrast=p["contrast"])
+            # every contrast of the run, in the config's order
+            report_path = staged(step.outputs["html"])
+            write_report(report_path, adata=adata, de=de_tables, enrichment=enrichments, groupby=groupby,
+                         title=p["title"], findings=context)
+            report_path = out / report_path.relative_to(stage)
     outs.extra["skipped_contrasts"] = skipped
     progress.close()
     return report_path
@@ -331,4 +367,4 @@ def _promote(stage: Path, out: Path, registered: list[Path]) -> None:
     shutil.rmtree(stage, ignore_errors=True)
 
 
-__all__ = ["DormsigError", "demo_config", "load_config", "run_pipeline", "schema", "validate_config"]
+__all__ = ["DormsigError", "demo_config", "base_dir", "load_config", "resolve_paths", "run_pipeline", "schema", "validate_config"]

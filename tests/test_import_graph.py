@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("dormsig.tl", "dormsig.de"),
     ("dormsig.pl",),
     ("dormsig.report", "dormsig.verify"),
+    ("dormsig.plan",),
     ("dormsig.pipeline",),
     ("dormsig.cli_types", "dormsig.cli"),
     ("dormsig",),

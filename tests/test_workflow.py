@@ -1,4 +1,4 @@
-"""The Snakemake workflow: lint, dry runs (plain, sharded, as a module), real runs through the dormsig CLI."""
+"""The Snakemake workflow: lint, dry runs (plain, sharded, as a module, a user's config), real runs equal to `dormsig run`."""
 
 from __future__ import annotations
 
@@ -35,30 +35,39 @@ def _snakemake(*args: str, cwd: Path, check: bool = True) -> subprocess.Complete
     return proc
 
 
-def _example(tmp_path: Path) -> tuple[Path, Path]:
-    """Copy the bundled CTC example into tmp_path (so that nothing is written into the package)."""
+def _example(tmp_path: Path, n_genes: int | None = None) -> tuple[Path, Path]:
+    """Copy the bundled CTC example into tmp_path/data (so that nothing is written into the package).
+
+    ``n_genes``: only the most-counted genes (and NOTCH1, NOTCH2), which keeps a real run short.
+    """
+    import pandas as pd
+
     import dormsig.data
 
     src = dormsig.data.example_path("aceto2014_ctc")
     data = tmp_path / "data"
-    data.mkdir()
-    counts = shutil.copy(src / Path(dormsig.data.CTC_COUNTS).name, data)
+    data.mkdir(exist_ok=True)
     sheet = shutil.copy(src / Path(dormsig.data.CTC_SAMPLES).name, data)
-    return Path(counts), Path(sheet)
+    if n_genes is None:
+        return Path(shutil.copy(src / Path(dormsig.data.CTC_COUNTS).name, data)), Path(sheet)
+    counts = pd.read_csv(src / Path(dormsig.data.CTC_COUNTS).name, sep="\t", index_col=0)
+    keep = counts.sum(axis=1).nlargest(n_genes).index.union(["NOTCH1", "NOTCH2"])
+    counts.loc[keep].to_csv(data / "counts.tsv", sep="\t")
+    return data / "counts.tsv", Path(sheet)
 
 
-def _config(tmp_path: Path, **datasets: dict) -> Path:
-    counts, sheet = _example(tmp_path)
+def _config(tmp_path: Path, *, n_genes: int | None = None, top: dict | None = None, **datasets: dict) -> Path:
+    """A user config in tmp_path/config.yaml, its dataset paths relative to it (as the schema promises)."""
+    counts, sheet = _example(tmp_path, n_genes)
     if not datasets:
         datasets = {"ctc": {}}
     config = {
-        "dormsig": DORMSIG or "dormsig",
-        # Relative to this config file, as the schema promises.
         "datasets": {
             name: {"input": str(counts.relative_to(tmp_path)), "sample_sheet": str(sheet.relative_to(tmp_path)), **opts}
             for name, opts in datasets.items()
         },
-        "threads": {"de": 1, "score": 1},
+        **(top or {}),
+        "workflow": {"dormsig": DORMSIG or "dormsig", "threads": {"de": 1, "score": 1}},
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -72,28 +81,54 @@ def _dry(tmp_path: Path, config: Path, *extra: str) -> str:
     return proc.stdout + proc.stderr
 
 
-def test_lint(tmp_path):
-    # Lint the shipped config as is (run inside a copy so no .snakemake/ lands in the repository).
+def _copy_workflow(tmp_path: Path, link_package: bool = True) -> Path:
+    """A copy of workflows/ outside the repository (the catalog convention); the example's paths need ../../dormsig."""
     copy = tmp_path / "workflows"
     shutil.copytree(WORKFLOW, copy, ignore=shutil.ignore_patterns(".snakemake", "results", "logs"))
-    # The shipped config points into the package; make that relative path valid inside the copy.
-    (tmp_path / "dormsig").symlink_to(REPO / "dormsig")
-    proc = _snakemake("--lint", cwd=copy)
+    if link_package:
+        (tmp_path / "dormsig").symlink_to(REPO / "dormsig")
+    return copy
+
+
+def test_lint(tmp_path):
+    # Lint the shipped config as is (run inside a copy so no .snakemake/ lands in the repository).
+    proc = _snakemake("--lint", cwd=_copy_workflow(tmp_path))
     out = proc.stdout + proc.stderr
     assert "Lints for" not in out, out
     assert "Congratulations" in out
 
 
-def test_shipped_config_dry_run(tmp_path):
-    copy = tmp_path / "workflows"
-    shutil.copytree(WORKFLOW, copy, ignore=shutil.ignore_patterns(".snakemake", "results", "logs"))
-    (tmp_path / "dormsig").symlink_to(REPO / "dormsig")
-    proc = _snakemake("-n", cwd=copy)
+def test_shipped_config_dry_run_runs_every_contrast(tmp_path):
+    proc = _snakemake("-n", cwd=_copy_workflow(tmp_path))
     out = proc.stdout + proc.stderr
     for rule in ("read_input", "define_groups", "differential_expression", "enrichment", "dormsig_score_samples",
                  "html_report"):
         assert rule in out
+    for contrast in ("NOTCH2_high_vs_NOTCH1_high", "NOTCH2_high_vs_NOTCH2_low"):
+        assert f"results/aceto2014_ctc/de_{contrast}.tsv" in out
+        assert f"results/aceto2014_ctc/enrichment_{contrast}.tsv" in out
     assert "results/aceto2014_ctc/report.html" in out
+
+
+def test_demo_and_workflow_example_are_one_analysis():
+    """dormsig demo's config and the workflow's example: the same steps on the same files, with the same options."""
+    from dormsig.pipeline import demo_config, load_config
+    from dormsig.plan import plan
+
+    def comparable(cfg):
+        return [(s.kind, s.contrast, {k: [str(Path(p).resolve()) for p in v] if k == "data" else v
+                                      for k, v in s.inputs.items()}, s.outputs, s.params, s.args)
+                for s in plan(cfg)]
+
+    demo, example = demo_config(), load_config(WORKFLOW / "config" / "config.yaml")
+    assert demo["datasets"].keys() == example["datasets"].keys()
+    for ds in (*demo["datasets"].values(), *example["datasets"].values()):
+        ds["sample_sheet"] = str(Path(ds["sample_sheet"]).resolve())
+        ds["input"] = str(Path(ds["input"]).resolve())
+    assert comparable(demo) == comparable(example)
+    de = next(s for s in plan(demo) if s.kind == "de")
+    assert de.params["covariates"] == ("patient",)  # design ~ patient + group
+    assert len([s for s in plan(demo) if s.kind == "de"]) == 2
 
 
 def _job_counts(out: str) -> dict[str, int]:
@@ -106,14 +141,15 @@ def _job_counts(out: str) -> dict[str, int]:
 
 
 def test_dry_run_two_datasets_sharded_and_without_de(tmp_path):
-    config = _config(tmp_path, a={}, b={"shards": 3, "de": False})
+    config = _config(tmp_path, a={}, b={"workflow": {"shards": 3}, "de": False},
+                     top={"contrasts": [{"high": "NOTCH2", "versus": "NOTCH1"}, {"high": "NOTCH2", "versus": "low"}]})
     out = _dry(tmp_path, config, "--quiet", "rules")
     counts = _job_counts(out)
-    # Dataset a: the plain chain; dataset b: 3 split + 3 score jobs and a gather, no DE.
+    # Dataset a: the chain with both contrasts; dataset b: 3 split + 3 score jobs and a gather, no DE.
     assert counts["read_input"] == 2
     assert counts["define_groups"] == 2
-    assert counts["differential_expression"] == 1
-    assert counts["enrichment"] == 1
+    assert counts["differential_expression"] == 2
+    assert counts["enrichment"] == 2
     assert counts["dormsig_score_samples"] == 1
     assert counts["split_shard"] == 3
     assert counts["score_shard"] == 3
@@ -122,30 +158,48 @@ def test_dry_run_two_datasets_sharded_and_without_de(tmp_path):
     assert counts["all"] == 1
 
 
-def test_dry_run_shell_commands_follow_the_cli_contract(tmp_path):
-    config = _config(tmp_path, ctc={"by": "patient", "covariate": "type"})
+def test_dry_run_shell_commands_follow_the_plan(tmp_path):
+    config = _config(tmp_path, ctc={"covariates": ["type"]}, top={"groups": {"by": "patient"}})
     out = _dry(tmp_path, config, "--printshellcmds")
-    lines = [" ".join(line.split()) for line in out.splitlines()]
-    text = "\n".join(lines)
+    text = "\n".join(" ".join(line.split()) for line in out.splitlines())
     assert "read " in text and "--sample-sheet" in text
-    assert "groups results/ctc/data.h5ad --out results/ctc/grouped.h5ad --high NOTCH2 --versus NOTCH1 --by patient" in text
-    assert ("de results/ctc/grouped.h5ad --out results/ctc/de.tsv --group-key dormsig_group --test NOTCH2_high "
-            "--reference NOTCH1_high --covariate type") in text
-    assert "enrich results/ctc/de.tsv --out results/ctc/enrichment.tsv" in text
-    assert "score results/ctc/grouped.h5ad --out results/ctc/scores.tsv --h5ad-out results/ctc/scored.h5ad --method auto" in text
-    assert ("report --adata results/ctc/scored.h5ad --de results/ctc/de.tsv --enrichment results/ctc/enrichment.tsv "
-            "--groupby dormsig_group --out results/ctc/report.html") in text
+    grouped = "results/ctc/groups/NOTCH2_high_vs_NOTCH1_high.h5ad"
+    assert (f"groups results/ctc/data.h5ad --out {grouped} --high NOTCH2 --versus NOTCH1 --by patient "
+            "--method quantile --key-added group_NOTCH2_vs_NOTCH1") in text
+    assert (f"de {grouped} --out results/ctc/de_NOTCH2_high_vs_NOTCH1_high.tsv --group-key group_NOTCH2_vs_NOTCH1 "
+            "--test NOTCH2_high --reference NOTCH1_high --covariate type --min-cells 10 --shrink --size-factors ratio "
+            "--alpha 0.05 --inference r --threads 1") in text
+    assert ("enrich results/ctc/de_NOTCH2_high_vs_NOTCH1_high.tsv --out results/ctc/enrichment_NOTCH2_high_vs_NOTCH1_high.tsv "
+            "--seed 0 --permutations 1000 --grouping-genes NOTCH2,NOTCH1") in text
+    assert (f"score {grouped} --out results/ctc/scores.tsv --h5ad-out results/ctc/scored.h5ad --method auto "
+            "--index default --seed 0") in text
+    assert ("report --adata results/ctc/scored.h5ad --de results/ctc/de_NOTCH2_high_vs_NOTCH1_high.tsv "
+            "--enrichment results/ctc/enrichment_NOTCH2_high_vs_NOTCH1_high.tsv --groupby group_NOTCH2_vs_NOTCH1 "
+            "--title 'dormsig report: ctc' --out results/ctc/report.html") in text
     assert "2> logs/ctc/score.log" in text
 
 
 def test_config_schema_rejects_bad_config(tmp_path):
-    config = _config(tmp_path, ctc={"shards": 0})
+    config = _config(tmp_path, ctc={"workflow": {"shards": 0}})
     work = tmp_path / "work"
     work.mkdir()
     proc = _snakemake("-s", str(SNAKEFILE), "-d", str(work), "--configfile", str(config), "-n", cwd=tmp_path,
                       check=False)
     assert proc.returncode != 0
-    assert "shards" in proc.stdout + proc.stderr
+    assert "config key 'datasets.ctc.workflow.shards'" in proc.stdout + proc.stderr
+
+
+def test_user_configfile_replaces_the_example(tmp_path):
+    """Run from a copied workflow directory: --configfile replaces the example, relative paths follow the user's file."""
+    copy = _copy_workflow(tmp_path / "elsewhere", link_package=False)  # the example's data paths do not exist here
+    user = tmp_path / "project"
+    user.mkdir()
+    _config(user, mine={})
+    proc = _snakemake("-n", "--configfile", "../../project/config.yaml", cwd=copy)
+    out = proc.stdout + proc.stderr
+    assert "aceto2014_ctc" not in out
+    assert "results/mine/report.html" in out
+    assert f"{user}/data/samples.csv" in out  # resolved against the user's config file, not the workflow's config/
 
 
 def _outer_snakefile(tmp_path: Path) -> Path:
@@ -194,6 +248,7 @@ def test_module_import_dry_run(tmp_path):
     proc = _snakemake("-n", "--quiet", "rules", cwd=tmp_path)
     counts = _job_counts(proc.stdout + proc.stderr)
     assert counts["dormsig_read_input"] == 1
+    assert counts["dormsig_differential_expression"] == 1
     assert counts["dormsig_dormsig_score_samples"] == 1
     assert counts["score_mine"] == 1
     assert counts["dormsig_html_report"] == 1
@@ -210,48 +265,80 @@ def test_split_blocks_cover_every_observation_once():
         block(10, 3, 3)
 
 
+def _dormsig_run(config: Path, out: Path) -> None:
+    env = {**os.environ, "PATH": PATH}
+    proc = subprocess.run([DORMSIG, "run", str(config), "--out", str(out), "--threads", "2"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _assert_same_tables(run: Path, smk: Path) -> list[str]:
+    """dormsig run's and the workflow's DE, enrichment and score tables: the same files, equal to 1e-12."""
+    import pandas as pd
+
+    names = sorted(p.name for p in run.glob("*.tsv"))
+    assert names == sorted(p.name for p in smk.glob("*.tsv"))
+    for name in names:
+        pd.testing.assert_frame_equal(pd.read_csv(run / name, sep="\t"), pd.read_csv(smk / name, sep="\t"),
+                                      rtol=1e-12, atol=1e-12, obj=name)
+    return names
+
+
 @pytest.mark.slow
 @needs_cli
-def test_real_run(tmp_path):
-    config = _config(tmp_path)
-    work = tmp_path / "work"
-    work.mkdir()
-    _snakemake("-s", str(SNAKEFILE), "-d", str(work), "--configfile", str(config), "--cores", "2", cwd=tmp_path)
-    results = work / "results" / "ctc"
-    for name in ("data.h5ad", "grouped.h5ad", "de.tsv", "enrichment.tsv", "scores.tsv", "scored.h5ad", "report.html"):
-        assert (results / name).stat().st_size > 0, name
+def test_real_run_copied_workflow_equals_dormsig_run(tmp_path):
+    """A copied workflow run outside the repository on a user's config: the tables of `dormsig run` on that config.
+
+    Real CTC counts (the 2000 most-counted genes), design ~ patient + group, two contrasts: NOTCH2 high vs low
+    and NOTCH2-high vs double-low samples (a contrast type added by one schema key and one branch of the plan).
+    """
+    copy = _copy_workflow(tmp_path / "elsewhere", link_package=False)
+    user = tmp_path / "project"
+    user.mkdir()
+    contrasts = [{"high": "NOTCH2", "versus": "low"}, {"high": "NOTCH2", "versus": "NOTCH1", "reference": "double_low"}]
+    config = _config(user, n_genes=2000, ctc={"covariates": ["patient"]},
+                     top={"contrasts": contrasts, "de": {"enrichment_permutations": 100}})
+    _snakemake("--configfile", str(config), "--cores", "2", cwd=copy)
+    _dormsig_run(config, tmp_path / "run")
+    results = copy / "results" / "ctc"
+    names = _assert_same_tables(tmp_path / "run" / "ctc", results)
+    assert names == ["de_NOTCH2_high_vs_NOTCH2_low.tsv", "de_NOTCH2_high_vs_double_low.tsv",
+                     "enrichment_NOTCH2_high_vs_NOTCH2_low.tsv", "enrichment_NOTCH2_high_vs_double_low.tsv", "scores.tsv"]
+    for name in (*names, "data.h5ad", "scored.h5ad", "report.html"):
         assert (results / f"{name}.provenance.json").exists(), name
     html = (results / "report.html").read_text()
-    assert "Differential expression" in html and "no DE run" not in html
-    assert (work / "logs" / "ctc" / "score.log").exists()
+    assert "NOTCH2_high vs double_low" in html and "NOTCH2_high vs NOTCH2_low" in html and "no DE run" not in html
+    assert (copy / "logs" / "ctc" / "de_NOTCH2_high_vs_double_low.log").exists()
     # A second run has nothing to do.
-    proc = _snakemake("-s", str(SNAKEFILE), "-d", str(work), "--configfile", str(config), "-n", cwd=tmp_path)
+    proc = _snakemake("--configfile", str(config), "-n", cwd=copy)
     assert "Nothing to be done" in proc.stdout + proc.stderr
     # Snakemake's own report collects the outputs wrapped in report() with their captions.
-    _snakemake("-s", str(SNAKEFILE), "-d", str(work), "--configfile", str(config), "--report",
-               str(tmp_path / "snakemake_report.zip"), cwd=tmp_path)
+    _snakemake("--configfile", str(config), "--report", str(tmp_path / "snakemake_report.zip"), cwd=copy)
     assert (tmp_path / "snakemake_report.zip").stat().st_size > 0
 
 
 @pytest.mark.slow
 @needs_cli
 def test_real_run_as_module_and_sharded(tmp_path):
+    """The workflow imported as a module outside the repository, sharded scoring: the scores of `dormsig run`."""
     import anndata as ad
     import pandas as pd
 
     import dormsig.data
 
-    config = _config(tmp_path, ctc={"de": False, "shards": 2})
+    config = _config(tmp_path, ctc={"de": False, "workflow": {"shards": 2}})
     _outer_snakefile(tmp_path)
     (tmp_path / "mine").mkdir()
     dormsig.data.ctc().write_h5ad(tmp_path / "mine" / "data.h5ad")
     _snakemake("--cores", "2", "--configfile", str(config), cwd=tmp_path)
+    _dormsig_run(config, tmp_path / "run")
+    assert _assert_same_tables(tmp_path / "run" / "ctc", tmp_path / "results" / "ctc") == ["scores.tsv"]
     mine = pd.read_csv(tmp_path / "mine" / "scores.tsv", sep="\t", index_col=0)
     gathered = pd.read_csv(tmp_path / "results" / "ctc" / "scores.tsv", sep="\t", index_col=0)
     assert len(gathered) == 29 and not (tmp_path / "results" / "ctc" / "shards").exists()
     scored = ad.read_h5ad(tmp_path / "results" / "ctc" / "scored.h5ad")
     assert list(scored.obs_names) == list(gathered.index)
-    # UCell scores are single-sample: two shards give the scores of one job (the same samples, scored alone).
+    # Single-sample scores: two shards give the scores of one job (the same samples, scored alone).
     common = [c for c in gathered.columns if c in mine.columns and pd.api.types.is_float_dtype(gathered[c])
               and not c.endswith(("rank", "percentile"))]
     assert common
@@ -300,9 +387,7 @@ def test_split_then_gather_equals_unsharded(tmp_path):
 def test_slurm_profile_is_valid(tmp_path):
     # The SLURM plugin is not installed in CI: run the profile with the local executor and no conda,
     # which still checks every key of the profile and its resources.
-    copy = tmp_path / "workflows"
-    shutil.copytree(WORKFLOW, copy, ignore=shutil.ignore_patterns(".snakemake", "results", "logs"))
-    (tmp_path / "dormsig").symlink_to(REPO / "dormsig")
+    copy = _copy_workflow(tmp_path)
     profile = yaml.safe_load((WORKFLOW / "profiles" / "slurm" / "config.yaml").read_text())
     assert profile["executor"] == "slurm"
     proc = _snakemake("--profile", "profiles/slurm", "--executor", "local", "--sdm", "env-modules", "-n",

@@ -1,24 +1,22 @@
-# Label samples (or cells) as <high>_high / <versus>_high, e.g. NOTCH2_high vs NOTCH1_high.
+# Label samples (or cells) of one contrast, e.g. NOTCH2_high vs NOTCH1_high, in the contrast's own obs
+# column (dormsig.de.Contrast.factor); each contrast adds its column to the previous contrast's h5ad.
 
 
 rule define_groups:
     input:
-        h5ad=out("data.h5ad"),
+        h5ad=step_input("groups", "h5ad"),
     output:
-        h5ad=out("grouped.h5ad"),
-        provenance=sidecar(out("grouped.h5ad")),
+        h5ad=out("groups/{contrast}.h5ad"),
+        provenance=sidecar(out("groups/{contrast}.h5ad")),
     params:
         dormsig=DORMSIG,
-        high=lambda wc: opt("--high", dataset(wc.dataset)["high"]),
-        versus=lambda wc: opt("--versus", dataset(wc.dataset)["versus"]),
-        by=lambda wc: opt("--by", dataset(wc.dataset).get("by")),
+        args=step_args("groups"),
     log:
-        logfile("groups"),
+        logfile("groups_{contrast}"),
     threads: 1
     resources:
-        mem_mb=config["mem_mb"]["groups"],
+        mem_mb=WF["mem_mb"]["groups"],
     conda:
         ENV
     shell:
-        "{params.dormsig} groups {input.h5ad:q} --out {output.h5ad:q} {params.high} {params.versus} {params.by}"
-        " --force 2> {log:q}"
+        "{params.dormsig} groups {input.h5ad:q} --out {output.h5ad:q} {params.args} --force 2> {log:q}"

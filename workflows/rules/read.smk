@@ -3,24 +3,20 @@
 
 rule read_input:
     input:
-        data=lambda wc: resolve(dataset(wc.dataset)["input"]),
-        sheet=lambda wc: (
-            [resolve(dataset(wc.dataset)["sample_sheet"])]
-            if dataset(wc.dataset).get("sample_sheet")
-            else []
-        ),
+        data=step_input("read", "data"),
+        extra=lambda wc: [p for k, p in step(wc, "read").inputs.items() if k != "data"],
     output:
         h5ad=out("data.h5ad"),
         provenance=sidecar(out("data.h5ad")),
     params:
         dormsig=DORMSIG,
-        sheet=lambda wc, input: opt("--sample-sheet", input.sheet[0] if input.sheet else None),
+        args=step_args("read"),
     log:
         logfile("read"),
     threads: 1
     resources:
-        mem_mb=config["mem_mb"]["read"],
+        mem_mb=WF["mem_mb"]["read"],
     conda:
         ENV
     shell:
-        "{params.dormsig} read {input.data:q} --out {output.h5ad:q} {params.sheet} --force 2> {log:q}"
+        "{params.dormsig} read {input.data:q} --out {output.h5ad:q} {params.args} --force 2> {log:q}"

@@ -1,9 +1,11 @@
-# The self-contained HTML report of one dataset.
+# The self-contained HTML report of one dataset: the scores and every contrast.
 
 
 rule html_report:
     input:
-        unpack(report_inputs),
+        h5ad=step_input("report", "h5ad"),
+        de=step_input("report", "de"),
+        enrichment=step_input("report", "enrichment"),
     output:
         html=report(
             out("report.html"),
@@ -14,16 +16,15 @@ rule html_report:
         provenance=sidecar(out("report.html")),
     params:
         dormsig=DORMSIG,
-        de=lambda wc, input: opt("--de", input.get("de")),
-        enrichment=lambda wc, input: opt("--enrichment", input.get("enrichment")),
-        groupby=opt("--groupby", config["report"]["groupby"]),
+        tables=report_tables,
+        args=step_args("report"),
     log:
         logfile("report"),
     threads: 1
     resources:
-        mem_mb=config["mem_mb"]["report"],
+        mem_mb=WF["mem_mb"]["report"],
     conda:
         ENV
     shell:
-        "{params.dormsig} report --adata {input.h5ad:q} {params.de} {params.enrichment} {params.groupby}"
-        " --out {output.html:q} --force 2> {log:q}"
+        "{params.dormsig} report --adata {input.h5ad:q} {params.tables} {params.args} --out {output.html:q}"
+        " --force 2> {log:q}"

@@ -1,14 +1,15 @@
 # Scoring. `dormsig_score_samples` is the reusable rule: import the workflow as a module and
 # `use rule dormsig_score_samples from dormsig with:` to score your own samples (README.md).
 #
-#   input:   h5ad       AnnData (or any file `dormsig read` accepts) to score
+#   input:   h5ad       AnnData (or any file `dormsig read` accepts) to score (default: the plan's, the
+#                       dataset's h5ad with every contrast's group column)
 #            reference  optional reference h5ad for reference-based calls (config score.reference)
 #   output:  scores     TSV, one row per sample/cell: a column per gene set, dormancy_index, rank and call
 #            h5ad       the scored AnnData (obsm["dormsig_scores"], obs dormsig_*, uns["dormsig"]["score"])
 #            (+ <output>.provenance.json beside each, written by the CLI)
-#   params:  method     scoring method (config score.method, default "ucell")
-#            signatures comma-separated signature names (config score.signatures; default the index sets)
-#   threads: config threads.score;  resources: mem_mb = config mem_mb.score
+#   params:  args       the plan's `dormsig score` options (config score: method, signatures, index; seed;
+#                       the dataset's cells), the same settings `dormsig run` scores with
+#   threads: config workflow.threads.score (default threads);  resources: mem_mb = config workflow.mem_mb.score
 #
 # Datasets with `shards: N > 1` are split into N cell blocks (split_shard), each scored by
 # score_shard (this same rule on one block), and gathered by gather_shards, which
@@ -18,7 +19,7 @@
 
 rule dormsig_score_samples:
     input:
-        h5ad=out("grouped.h5ad"),
+        h5ad=step_input("score", "h5ad"),
         reference=score_reference,
     output:
         scores=report(
@@ -32,26 +33,25 @@ rule dormsig_score_samples:
         h5ad_provenance=sidecar(out("scored.h5ad")),
     params:
         dormsig=DORMSIG,
-        method=lambda wc: opt("--method", config["score"]["method"]),
-        signatures=lambda wc: opt("--signatures", config["score"].get("signatures")),
-        reference=lambda wc, input: opt("--reference", (input.get("reference") or [None])[0]),
+        args=step_args("score"),
+        reference=lambda wc, input: shlex.join(["--reference", input.reference[0]]) if input.get("reference") else "",
     log:
         logfile("score"),
     wildcard_constraints:
         dataset=UNSHARDED,
-    threads: config["threads"]["score"]
+    threads: threads("score")
     resources:
-        mem_mb=config["mem_mb"]["score"],
+        mem_mb=WF["mem_mb"]["score"],
     conda:
         ENV
     shell:
         "{params.dormsig} score {input.h5ad:q} --out {output.scores:q} --h5ad-out {output.h5ad:q}"
-        " {params.method} {params.signatures} {params.reference} --threads {threads} --force 2> {log:q}"
+        " {params.args} {params.reference} --threads {threads} --force 2> {log:q}"
 
 
 rule split_shard:
     input:
-        h5ad=out("grouped.h5ad"),
+        h5ad=step_input("score", "h5ad"),
     output:
         h5ad=temp(out("shards/grouped.{shard}.h5ad")),
     params:
@@ -62,7 +62,7 @@ rule split_shard:
         dataset=SHARDED,
     threads: 1
     resources:
-        mem_mb=config["mem_mb"]["shard"],
+        mem_mb=WF["mem_mb"]["shard"],
     conda:
         ENV
     script:
@@ -104,7 +104,7 @@ rule gather_shards:
         dataset=SHARDED,
     threads: 1
     resources:
-        mem_mb=config["mem_mb"]["score"],
+        mem_mb=WF["mem_mb"]["score"],
     conda:
         ENV
     script:
