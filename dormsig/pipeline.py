@@ -296,10 +296,13 @@ def _run_dataset(name: str, steps: list[Step], cfg: dict, out: Path, stage: Path
             used = adata.uns["dormsig"]["score"].get("index") or {}
             log.info("[%s] dormancy index: %s %s%s", name, used.get("name", "none"), used.get("version", ""),
                      "" if used.get("computed", True) else " (not computed: a component has no gene in the data)")
-            if ref is not None:
-                rank_against(adata, ref, source=f"score.reference {p['reference']}")
+            if ref is not None:  # the reference's tumour check, unless the dataset asks for one
+                rank_against(adata, ref, source=f"score.reference {p['reference']}",
+                             tumour_check=None if p["tumour_check"] == "auto" else p["tumour_check"],
+                             min_epithelial_cpm=p["min_epithelial_cpm"])
             elif "dormancy_index" in adata.obsm["dormsig_scores"]:
-                rank(adata, rule=p["rule"], quantile=p["quantile"], seed=p["seed"])
+                rank(adata, rule=p["rule"], quantile=p["quantile"], seed=p["seed"], tumour_check=p["tumour_check"],
+                     min_epithelial_cpm=p["min_epithelial_cpm"])
             if "dormsig_call" in adata.obs:
                 compartment = check_compartments(adata)
                 (log.warning if compartment.n_calls_outside and not cells else log.info)(
@@ -307,7 +310,8 @@ def _run_dataset(name: str, steps: list[Step], cfg: dict, out: Path, stage: Path
                 outs.extra["compartment"] = compartment.to_dict()
                 epithelial = check_epithelial(adata)
                 if epithelial is not None:
-                    (log.warning if epithelial.low else log.info)("[%s] %s", name, epithelial.message)
+                    (log.warning if epithelial.low else log.info)("[%s] %s", name, epithelial.message.replace(
+                        "pass tumour_check=none", f"set tumour_check: none for dataset '{name}'"))
                     outs.extra["epithelial"] = epithelial.to_dict()
             write_table(score_table(adata), staged(step.outputs["scores"]), index=True)
             adata.uns.setdefault("dormsig", {})["skipped_contrasts"] = skipped or {"none": ""}

@@ -102,14 +102,25 @@ def score_params(cfg: dict, ds: dict | None = None) -> tuple[dict, tuple[str, ..
     sc = cfg["score"]
     ds = ds or {}
     params = {"method": sc["method"], "signatures": sc["signatures"], "index": sc["index"], "seed": cfg["seed"],
-              "cells": ds.get("cells"), "reference": sc.get("reference"), **cfg["rank"]}
+              "cells": ds.get("cells"), "reference": sc.get("reference"), **cfg["rank"], **_tumour(ds)}
     args: list[str] = []
     _opt(args, "--method", sc["method"])
     _opt(args, "--signatures", sc["signatures"])
     _opt(args, "--index", sc["index"])
     _opt(args, "--seed", cfg["seed"])
     _opt(args, "--cells", ds.get("cells"))
+    _tumour_args(args, ds)
     return params, tuple(args)
+
+
+def _tumour(ds: dict) -> dict:
+    """The dataset's tumour check (groups and calls use the same one)."""
+    return {"tumour_check": ds.get("tumour_check", "auto"), "min_epithelial_cpm": float(ds.get("min_epithelial_cpm", 100))}
+
+
+def _tumour_args(args: list[str], ds: dict) -> None:
+    t = _tumour(ds)
+    args += ["--tumour-check", t["tumour_check"], "--min-epithelial-cpm", str(t["min_epithelial_cpm"])]
 
 
 def plan(cfg: dict) -> list[Step]:
@@ -142,6 +153,8 @@ def _dataset_steps(cfg: dict, name: str, ds: dict) -> list[Step]:
             args: list[str] = []
             for key, value in gp.items():
                 _opt(args, f"--{key.replace('_', '-')}", value)
+            gp.update(_tumour(ds))
+            _tumour_args(args, ds)
             steps.append(Step(name, "groups", c.name, {"h5ad": current}, {"h5ad": grouped}, gp, tuple(args),
                               intermediate=frozenset({"h5ad"})))
             current = grouped
