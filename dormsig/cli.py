@@ -652,10 +652,14 @@ def _evidence_note(adata) -> str | None:
 @click.option("--scheduler", type=Scheduler(), default=None,
               help="Score a zarr store or .h5ad as a dask graph: threads, processes, synchronous, or the address "
                    "of a dask.distributed scheduler (e.g. tcp://10.0.0.5:8786).")
+@click.option("--rule", type=click.Choice(["quantile", "mixture", "permutation"]), default="quantile",
+              show_default=True, help="Calling rule without --reference (see 'dormsig rank').")
+@click.option("--quantile", default=0.9, show_default=True, type=QUANTILE,
+              help="Quantile of the index above which a sample is called dormant (--rule quantile).")
 @_score_options
 @common
-def score_cmd(input_path, out, h5ad_out, reference, scheduler, method, data_kind, min_detection, signatures,
-              index_name, threads, seed, backed, cells, tumour_check, min_epithelial_cpm, force):
+def score_cmd(input_path, out, h5ad_out, reference, scheduler, rule, quantile, method, data_kind, min_detection,
+              signatures, index_name, threads, seed, backed, cells, tumour_check, min_epithelial_cpm, force):
     """Score samples or cells for dormancy (single-sample methods by default).
 
     With --reference, each sample also gets its percentile in the reference and a dormancy call
@@ -674,7 +678,7 @@ def score_cmd(input_path, out, h5ad_out, reference, scheduler, method, data_kind
     params = {"method": method, "signatures": signatures, "index": index_name, "threads": threads, "seed": seed,
               "reference": reference, "backed": backed, "data_kind": data_kind, "min_detection": min_detection,
               "cells": cells, "scheduler": scheduler, "tumour_check": tumour_check,
-              "min_epithelial_cpm": min_epithelial_cpm}
+              "min_epithelial_cpm": min_epithelial_cpm, "rule": rule, "quantile": quantile}
     outs = Outputs("score", params, [path, reference], force)
     out = outs.add(out)
     h5ad_out = outs.add(h5ad_out)
@@ -692,7 +696,8 @@ def score_cmd(input_path, out, h5ad_out, reference, scheduler, method, data_kind
                      tumour_check=None if tumour_check == "auto" else tumour_check,
                      min_epithelial_cpm=min_epithelial_cpm)
     elif "dormancy_index" in adata.obsm["dormsig_scores"]:
-        rank(adata, seed=seed, tumour_check=tumour_check, min_epithelial_cpm=min_epithelial_cpm)
+        rank(adata, rule=rule, quantile=quantile, seed=seed, tumour_check=tumour_check,
+             min_epithelial_cpm=min_epithelial_cpm)
     compartment = _compartment_check(adata) if "dormsig_call" in adata.obs else None
     write_table(score_table(adata), out, index=True)
     if h5ad_out is not None:

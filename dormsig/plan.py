@@ -21,8 +21,6 @@ from dormsig.errors import ConfigError
 
 #: Kinds of step, in the order a dataset runs them
 KINDS = ("read", "groups", "de", "enrich", "score", "report")
-#: The rank rule ``dormsig score`` applies (the workflow's score step cannot pass another one yet)
-CLI_RANK = {"rule": "quantile", "quantile": 0.9}
 
 
 @dataclass(frozen=True)
@@ -109,6 +107,7 @@ def score_params(cfg: dict, ds: dict | None = None) -> tuple[dict, tuple[str, ..
     _opt(args, "--index", sc["index"])
     _opt(args, "--seed", cfg["seed"])
     _opt(args, "--cells", ds.get("cells"))
+    args += ["--rule", cfg["rank"]["rule"], "--quantile", str(cfg["rank"]["quantile"])]
     _tumour_args(args, ds)
     return params, tuple(args)
 
@@ -200,12 +199,4 @@ def _dataset_steps(cfg: dict, name: str, ds: dict) -> list[Step]:
     return steps
 
 
-def workflow_problems(cfg: dict) -> str | None:
-    """Why the workflow (which runs the ``dormsig`` commands) cannot run this config as ``dormsig run`` would, or None."""
-    if {k: cfg["rank"][k] for k in CLI_RANK} != CLI_RANK:
-        return (f"config key 'rank': the workflow's score step ranks as 'dormsig score' does ({CLI_RANK}); "
-                "use 'dormsig run' for another rank rule")
-    return None
-
-
-__all__ = ["KINDS", "Step", "contrasts", "design_for", "plan", "score_params", "workflow_problems"]
+__all__ = ["KINDS", "Step", "contrasts", "design_for", "plan", "score_params"]

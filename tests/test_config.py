@@ -156,8 +156,8 @@ def test_plan_args_are_the_params_as_the_cli_parses_them(tmp_path):
         out = tmp_path / ("o.h5ad" if step.kind == "groups" else "o.tsv")
         parsed = cli.commands[step.kind].make_context(step.kind, [str(src), "--out", str(out), *step.args]).params
         for key, value in step.params.items():
-            if key in ("rule", "quantile", "reference", "signatures") and step.kind == "score":
-                continue  # rank rule: the score command's own (workflow_problems); signatures: compared below
+            if key in ("reference", "signatures") and step.kind == "score":
+                continue  # signatures: compared below; no reference in this config
             got = parsed[renamed.get(key, key)]
             if key == "grouping_genes":
                 got = got.split(",")
@@ -168,8 +168,3 @@ def test_plan_args_are_the_params_as_the_cli_parses_them(tmp_path):
     assert {("de", "design"), ("de", "inference"), ("groups", "by"), ("score", "cells"), ("enrich", "seed")} <= checked
 
 
-def test_workflow_problems_name_what_the_cli_cannot_do():
-    from dormsig.plan import workflow_problems
-
-    assert workflow_problems(_cfg()) is None
-    assert "rank" in workflow_problems(_cfg(rank={"rule": "mixture"}))

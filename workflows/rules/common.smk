@@ -21,11 +21,8 @@ try:
     # Relative paths: against the config file's directory (or workflow.base_dir), as `dormsig run` does.
     dormsig.pipeline.resolve_paths(config, dormsig.pipeline.base_dir(config, _config_file()))
     PLAN = dormsig.plan.plan(config)
-    _problem = dormsig.plan.workflow_problems(config)
 except DormsigError as exc:
     raise WorkflowError(str(exc)) from None
-if _problem:
-    raise WorkflowError(_problem)
 
 WF = config["workflow"]
 DORMSIG = WF["dormsig"]
