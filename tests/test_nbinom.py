@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dormsig.de._nbinom import dnbinom_mu_log, dnorm_log, ld_sum, lgammafn, stirlerr
+from dormsig.de._nbinom import dnbinom_mu_log, dnorm_log, ld_sum, ld_sum_fast, lgammafn, stirlerr
 
 DATA = Path(__file__).parent / "data" / "de" / "r_dnbinom"
 _hex = np.vectorize(float.fromhex)
@@ -43,3 +43,20 @@ def test_long_double_sum() -> None:
     assert ld_sum(np.array([1.0, 2.0 ** -63, 2.0 ** -64, -1.0])) == 2.0 ** -62  # 1 + 3*2^-64 -> 1 + 2^-62
     assert ld_sum(np.array([1e300, 1.0, -1e300])) == 0.0
     assert dnorm_log(0.0, 1.0) == -0.918938533204672741780329736406
+
+
+def test_fast_sum_equals_emulated_long_double_sum() -> None:
+    """The compensated shortcut gives R's long-double result whenever it claims to (and falls back rarely)."""
+    rng = np.random.default_rng(3)
+    n_ok = 0
+    for i in range(20000):
+        v = -np.abs(rng.normal(0, 5, 29)) * rng.choice([1, 1e-3, 1e-6], 29)
+        if i % 2:
+            v[::3] *= -1
+        if i % 5 == 0:
+            v = np.round(v * 2.0 ** 20) / 2.0 ** 20  # short mantissas: exact ties
+        h, ok = ld_sum_fast(v, 0, 0.0, 0.0, 0.0)
+        if ok:
+            n_ok += 1
+            assert h == ld_sum(v)
+    assert n_ok > 0.9 * 20000

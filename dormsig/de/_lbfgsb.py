@@ -50,7 +50,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from dormsig.de._nbinom import dnorm_log, ld_add, nb_log_from_parts, nb_parts
+from dormsig.de._nbinom import dnorm_log, ld_sum, ld_sum_fast, nb_log_from_parts, nb_parts
 
 __all__ = ["EPSMCH", "NB_GENE", "QUAD_FD", "ROSENBROCK", "lbfgsb", "optim_refit_genes"]
 
@@ -858,19 +858,17 @@ def _nb_term(y, xrow, nf, size, parts, j, m, b):
 
 
 @njit(cache=True)
-def _nb_sum(terms, b, sigma):
-    """``-(sum(loglik) + sum(dnorm(b, 0, sigma, log = TRUE)))``, each ``sum`` in long double as R's;
-    ``1e300`` when not finite (DESeq2's ``10^300``)."""
-    hi = 0.0
-    lo = 0.0
-    for j in range(terms.size):
-        hi, lo = ld_add(hi, lo, terms[j])
-    ll = hi
-    hi = 0.0
-    lo = 0.0
-    for k in range(b.size):
-        hi, lo = ld_add(hi, lo, dnorm_log(b[k], sigma))
-    val = -1.0 * (ll + hi)
+def _r_sum(v, start, s, c, bnd):
+    """R's long-double ``sum()`` of ``v``, continuing the compensated state before ``v[start]``
+    (:func:`dormsig.de._nbinom.ld_sum_fast`), every rounding emulated when that can matter."""
+    h, ok = ld_sum_fast(v, start, s, c, bnd)
+    return h if ok else ld_sum(v)
+
+
+@njit(cache=True)
+def _neg_log_post(ll, prior):
+    """DESeq2: ``-1 * (logLike + logPrior)``, ``10^300`` when not finite."""
+    val = -1.0 * (ll + prior)
     return val if math.isfinite(val) else 1e300
 
 
@@ -878,19 +876,64 @@ def _nb_sum(terms, b, sigma):
 def _nb_value_and_fd_grad(b, y, x, nf, alpha, parts, lam, large, eps):
     """R DESeq2's optim objective and R ``optim``'s numerical gradient (``fmingr`` with bounds):
     ``(f(b + eps e_k) - f(b - eps e_k)) / (epsused + eps)``, a step shortened to the bound ``+-large``
-    when it would cross it. A perturbed coefficient recomputes only the samples whose design entry is
-    non-zero (DESeq2's indicator designs: a few samples per coefficient); the sums keep R's order."""
+    when it would cross it. The objective is ``-(sum(dnbinom(log)) + sum(dnorm(b, 0, sigma, log)))``
+    with each ``sum`` in long double as R's. A perturbed coefficient recomputes only the samples whose
+    design entry is non-zero (DESeq2's indicator designs: a few samples per coefficient), and its sums
+    resume from the unperturbed partial sums before the first changed term: the same operations in
+    the same order as R's, so the same bits."""
     m, p = x.shape
     size = 1.0 / alpha
     sigma = math.sqrt(1.0 / lam)
     base = np.empty(m)
     for j in range(m):
         base[j] = _nb_term(y[j], x[j], nf[j], size, parts, j, m, b)
-    f = _nb_sum(base, b, sigma)
+    # compensated partial sums before each term, for the likelihood and for the prior
+    ps = np.empty(m)
+    pc = np.empty(m)
+    pb = np.empty(m)
+    s = 0.0
+    c = 0.0
+    bnd = 0.0
+    for j in range(m):
+        ps[j] = s
+        pc[j] = c
+        pb[j] = bnd
+        t = s + base[j]
+        bb = t - s
+        c += (s - (t - bb)) + (base[j] - bb)
+        s = t
+        bnd += abs(t) + abs(base[j]) * 1e-10
+    ll = _r_sum(base, 0, 0.0, 0.0, 0.0)
+    dn = np.empty(p)
+    for k in range(p):
+        dn[k] = dnorm_log(b[k], sigma)
+    qs = np.empty(p)
+    qc = np.empty(p)
+    qb = np.empty(p)
+    s = 0.0
+    c = 0.0
+    bnd = 0.0
+    for k in range(p):
+        qs[k] = s
+        qc[k] = c
+        qb[k] = bnd
+        t = s + dn[k]
+        bb = t - s
+        c += (s - (t - bb)) + (dn[k] - bb)
+        s = t
+        bnd += abs(t) + abs(dn[k]) * 1e-10
+    hi = _r_sum(dn, 0, 0.0, 0.0, 0.0)
+    f = _neg_log_post(ll, hi)
     g = np.empty(p)
     pt = b.copy()
     terms = base.copy()
+    dnp = dn.copy()
     for k in range(p):
+        first = m
+        for j in range(m):
+            if x[j, k] != 0.0:
+                first = j
+                break
         e = eps
         epsused = eps
         tmp = b[k] + e
@@ -898,21 +941,26 @@ def _nb_value_and_fd_grad(b, y, x, nf, alpha, parts, lam, large, eps):
             tmp = large
             epsused = tmp - b[k]
         pt[k] = tmp
-        for j in range(m):
+        for j in range(first, m):
             if x[j, k] != 0.0:
                 terms[j] = _nb_term(y[j], x[j], nf[j], size, parts, j, m, pt)
-        v1 = _nb_sum(terms, pt, sigma)
+        dnp[k] = dnorm_log(tmp, sigma)
+        v1 = _neg_log_post(_r_sum(terms, first, ps[first], pc[first], pb[first]) if first < m else ll,
+                           _r_sum(dnp, k, qs[k], qc[k], qb[k]))
         tmp = b[k] - e
         if tmp < -large:
             tmp = -large
             e = b[k] - tmp
         pt[k] = tmp
-        for j in range(m):
+        for j in range(first, m):
             if x[j, k] != 0.0:
                 terms[j] = _nb_term(y[j], x[j], nf[j], size, parts, j, m, pt)
-        v2 = _nb_sum(terms, pt, sigma)
+        dnp[k] = dnorm_log(tmp, sigma)
+        v2 = _neg_log_post(_r_sum(terms, first, ps[first], pc[first], pb[first]) if first < m else ll,
+                           _r_sum(dnp, k, qs[k], qc[k], qb[k]))
         pt[k] = b[k]
-        for j in range(m):
+        dnp[k] = dn[k]
+        for j in range(first, m):
             if x[j, k] != 0.0:
                 terms[j] = base[j]
         g[k] = (v1 - v2) / (epsused + e)

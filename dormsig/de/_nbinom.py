@@ -28,9 +28,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
-__all__ = ["dnbinom_mu_log", "dnorm_log", "ld_add", "ld_sum", "lgammafn", "nb_parts", "nb_log_from_parts",
+__all__ = ["dnbinom_mu_log", "dnorm_log", "ld_add", "ld_sum", "ld_sum_fast", "lgammafn", "nb_parts", "nb_log_from_parts",
            "stirlerr"]
 
 M_LN_SQRT_2PI = 0.918938533204672741780329736406  # log(sqrt(2*pi))
@@ -197,6 +199,22 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
+@intrinsic
+def _bits(typingctx, x):
+    """The IEEE bits of a double as int64 (a bitcast)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _from_bits(typingctx, i):
+    """The double whose IEEE bits are ``i`` (a bitcast)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
 @njit(cache=True)
 def ld_add(hi, lo, d):
     """``(hi + lo) + d`` rounded to a 64-bit significand (x87 long double, round to nearest even).
@@ -204,23 +222,57 @@ def ld_add(hi, lo, d):
     The accumulator is the exact pair ``hi + lo`` (``hi`` its double rounding); returns the new pair.
     """
     s, e = _two_sum(hi, d)
-    t, e2 = _two_sum(e, lo)
-    a, b = _two_sum(s, t)
-    b, c = _two_sum(b, e2)
-    a, b = _two_sum(a, b)  # a + b + c exact, |b| <= ulp(a) / 2
-    if a == 0.0 or not math.isfinite(a):
-        return a, 0.0
-    m, ex = math.frexp(a)  # |a| = |m| 2^ex, 0.5 <= |m| < 1
-    big = ex - 1
-    if abs(m) == 0.5 and (b < 0.0) == (a > 0.0) and b != 0.0:
-        big -= 1  # |a| a power of two, the exact value just below it
-    q = math.ldexp(1.0, big - 63)
-    r = b / q
-    f = math.floor(r)
-    frac = r - f
-    if frac > 0.5 or (frac == 0.5 and (c > 0.0 or (c == 0.0 and f % 2.0 != 0.0))):
-        f += 1.0
-    return _two_sum(a, f * q)
+    t = e + lo  # rounds only far below the long double's quantum; its error matters for ties alone
+    a, b = _two_sum(s, t)  # a + b = s + t exactly, |b| <= ulp(a) / 2
+    if b == 0.0:
+        return a, 0.0  # what t dropped is far below half the quantum: no rounding
+    bits = _bits(a)
+    expo = (bits >> 52) & 0x7FF  # biased exponent of a
+    if expo == 0x7FF or expo < 64:  # inf/nan, or too small for the 64-bit quantum below
+        return a + b, 0.0
+    if bits & 0xFFFFFFFFFFFFF == 0 and (b < 0.0) == (a > 0.0) and b != 0.0:
+        expo -= 1  # |a| a power of two, the exact value just below it
+    q = _from_bits((expo - 63) << 52)  # the long double's quantum: 2^(exponent - 63)
+    big = 1.5 * 4503599627370496.0 * q  # 1.5 * 2^52 * q: b + big rounds b to a multiple of q, ties to even
+    r = (b + big) - big
+    if abs(b - r) == 0.5 * q:  # a tie in b: the part of e + lo that t dropped decides
+        c = _two_sum(e, lo)[1]
+        if c > 0.0 and r < b:
+            r += q
+        elif c < 0.0 and r > b:
+            r -= q
+    return _two_sum(a, r)
+
+
+@njit(cache=True)
+def ld_sum_fast(v, start, s, c, bnd):
+    """R's long-double ``sum()`` of ``v[start:]`` continued from a compensated state, without
+    emulating every rounding when that cannot matter.
+
+    ``(s, c, bnd)`` is the state before ``v[start]`` (``(0, 0, 0)`` to sum all): ``s + c`` the exact
+    sum so far to ~1e-30 (compensated summation) and ``bnd`` a bound on how far R's long double
+    accumulator can be from it (half its quantum, ``|partial sum| 2^-64``, per addition, doubled).
+    Returns ``(double result, ok)``: ``ok`` False when the exact sum is within that bound of a
+    rounding boundary of the result, where only :func:`ld_sum` (every rounding emulated) decides.
+    """
+    for j in range(start, v.size):
+        d = v[j]
+        t = s + d
+        bb = t - s
+        c += (s - (t - bb)) + (d - bb)
+        s = t
+        bnd += abs(t) + abs(d) * 1e-10
+    bnd *= 1.0842021724855044e-19  # 2^-63
+    h = s + c
+    r = (s - h) + c  # the exact sum minus h, to ~1e-30 relative
+    bits = _bits(h)
+    expo = (bits >> 52) & 0x7FF
+    if expo < 54 or expo == 0x7FF:
+        return h, False
+    half = _from_bits((expo - 53) << 52)  # half an ulp of h: the distance to the rounding boundaries
+    if bits & 0xFFFFFFFFFFFFF == 0 and (r < 0.0) == (h > 0.0):
+        half *= 0.5  # |h| a power of two and the sum below it in magnitude: the spacing halves
+    return h, abs(r) + bnd < half
 
 
 @njit(cache=True)
