@@ -17,7 +17,9 @@ R's documented behaviour:
   Stirling's formula with the SLATEC ``lgammacor`` series (5 terms).
 - ``sum()`` of doubles accumulates in x87 long double (64-bit significand) and rounds once at the
   end: emulated exactly with a double-double accumulator rounded to 64 significant bits after each
-  addition (:func:`ld_add`).
+  addition (:func:`ld_add`, :func:`ld_sum`); :func:`ld_sum_fast` gets the same result from a
+  compensated sum and a bound on the long double's rounding errors, and says when it cannot decide
+  (~3% of the sums of the DESeq2 objective, then summed by :func:`ld_sum`).
 - ``dnorm(x, 0, s, log = TRUE) = -(log(sqrt(2 pi)) + 0.5 * z * z + log(s))`` with ``z = x / s``.
 
 ``log``, ``log1p`` and ``pow`` are the C library's, as in R.
