@@ -40,10 +40,11 @@ are R's bit for bit until the first memory update (2-3 evaluations), then differ
 and drift along the nearly flat directions of complete separation (final coefficients 1e-5 to 1e-3
 apart, one gene of five by 3). On the CTC design (``~ patient + group``, 6,154 genes refitted) the
 refitted genes whose p-values end more than 2x from R's, and significant on one side: 34 (39 with
-the previous objective). Most of these are not the optimiser's doing: R's own ``optim`` given
-dormsig's inputs stops within 1e-5 (median) of dormsig's coefficients, but the dispersions dormsig
-passes differ from R's by 3e-5 relative (median over refitted genes; up to 2e-3), which moves the
-stopping point along the flat directions by ~1e-3 (median) and by 0.4-2.5 log2 units on 32 of the 34.
+the previous objective). Most of these are not the optimiser's doing
+(benchmarks/refit_inputs_vs_optimizer.py): R's own ``optim`` given dormsig's inputs ends with a log2
+fold change within 1.4e-6 (median) of dormsig's, but the dispersions dormsig passes differ from R's
+by 2e-5 relative (median; up to 2e-3), which moves the stopping point along the flat directions by
+1e-3 (median) and by 0.4-2.5 log2 units for 30 of the 34 genes.
 """
 
 from __future__ import annotations
