@@ -16,7 +16,7 @@ _hex = np.vectorize(float.fromhex)
 
 def test_dnbinom_bit_equal_to_r() -> None:
     """4,000 (count, size, mu) from the CTC data (make_grid.py; R values from make_dnbinom.R)."""
-    d = pd.read_csv(DATA / "dnbinom.csv")
+    d = pd.read_csv(DATA / "dnbinom.csv.gz")
     x, size, mu, ref = (_hex(d[c].to_numpy()) for c in ["x", "size", "mu", "logd"])
     ours = np.array([dnbinom_mu_log(a, b, c) for a, b, c in zip(x, size, mu, strict=True)])
     assert (x == 0).sum() > 1000 and (x > 0).sum() > 1000

@@ -24,4 +24,4 @@ mu = sf[si] * r["baseMean"].to_numpy()[gi] * 2.0 ** rng.uniform(-8, 8, n)
 mu[::7] = np.maximum(x[::7], 0.5) * 2.0 ** rng.normal(0, 0.05, len(mu[::7]))  # near x: bd0's series
 mu[::11] = sf[si[::11]] * 2.0 ** rng.uniform(-30, 30, len(mu[::11]))  # fold changes at R's +-30 bound
 pd.DataFrame({"x": [v.hex() for v in x], "size": [v.hex() for v in size], "mu": [v.hex() for v in mu]}).to_csv(
-    out / "grid.csv", index=False)
+    out / "grid.csv.gz", index=False)
