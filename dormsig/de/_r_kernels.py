@@ -18,6 +18,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from dormsig.de._lbfgsb import _nb_value_and_fd_grad, nb_gene_parts
 from dormsig.de._nb_kernels import _gammaln, _psi_diff
 
 LARGE = 30.0  # R: |beta| above this (natural log) stops IRLS and sends the gene to optim
@@ -413,47 +414,13 @@ def fit_beta_box(y: np.ndarray, x: np.ndarray, nf: np.ndarray, alpha: np.ndarray
 
 
 @njit(cache=True)
-def _optim_value(b: np.ndarray, y: np.ndarray, x: np.ndarray, nf: np.ndarray, alpha: float, const: np.ndarray,
-                 lam: float, prior_const: float) -> float:
-    """R's optim objective: -(sum dnbinom(log) + sum dnorm(b, 0, 1/sqrt(lam), log)); 1e300 if not finite."""
-    m, p = x.shape
-    r = 1.0 / alpha
-    ln2 = math.log(2.0)
-    ll = 0.0
-    for j in range(m):
-        eta = 0.0
-        for k in range(p):
-            eta += x[j, k] * b[k]
-        mu = nf[j] * math.exp(eta * ln2)
-        term = const[j] - r * math.log1p(mu * alpha)
-        if y[j] > 0.0:
-            term += y[j] * (math.log(mu) - math.log(r + mu))
-        ll += term
-    prior = 0.0
-    for k in range(p):
-        prior += -0.5 * lam * b[k] * b[k] - prior_const
-    val = -(ll + prior)
-    return val if math.isfinite(val) else 1e300
-
-
-@njit(cache=True)
 def optim_value_and_fd_grad(b: np.ndarray, y: np.ndarray, x: np.ndarray, nf: np.ndarray, alpha: float,
                             const: np.ndarray, lam: float, prior_const: float, large: float, eps: float):
-    """Objective and R ``optim``'s L-BFGS-B gradient: central differences, step shortened at a bound."""
-    p = b.size
-    f = _optim_value(b, y, x, nf, alpha, const, lam, prior_const)
-    g = np.empty(p)
-    pt = b.copy()
-    for k in range(p):
-        up = min(b[k] + eps, large)
-        lo = max(b[k] - eps, -large)
-        pt[k] = up
-        v1 = _optim_value(pt, y, x, nf, alpha, const, lam, prior_const)
-        pt[k] = lo
-        v2 = _optim_value(pt, y, x, nf, alpha, const, lam, prior_const)
-        pt[k] = b[k]
-        g[k] = (v1 - v2) / (up - lo)
-    return f, g
+    """R DESeq2's optim objective and R ``optim``'s L-BFGS-B gradient (central differences, step
+    shortened at a bound), computed as R rounds them: :func:`dormsig.de._lbfgsb._nb_value_and_fd_grad`
+    (bit-equal to R 4.2). ``const`` and ``prior_const`` are not used (R's ``dnbinom`` and ``dnorm`` are
+    evaluated in full); kept for the callers' signature."""
+    return _nb_value_and_fd_grad(b, y, x, nf, alpha, nb_gene_parts(y, alpha), lam, large, eps)
 
 
 # --------------------------------------------------------------------------- apeglm shrinkage
