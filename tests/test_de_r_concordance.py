@@ -34,18 +34,25 @@ DESIGNS = {
     "oligo_pb": ("oligo_pb", "cell_class", "malignant", "oligodendrocyte", ["patient"]),
 }
 
-#: Measured values, with a small margin, kept as the bar so that a regression fails. On the CTC design
-#: ~6,150 of 16,008 genes diverge in IRLS (whole patients or groups at zero) and are refitted by
+#: Measured values, with a small margin, kept as the bar so that a regression fails. On the CTC designs
+#: ~4,000-6,500 of 16,008 genes diverge in IRLS (whole patients or groups at zero) and are refitted by
 #: L-BFGS-B along nearly flat directions, where the stopping point depends on the optimiser's path.
 #: dormsig's L-BFGS-B follows R's (v2.3, dormsig.de._lbfgsb) and its objective and finite-difference
-#: gradient are R's bit for bit (dormsig.de._nbinom); the paths still drift apart slowly because the
-#: L-BFGS-B linear algebra rounds differently (dense B instead of R's compact products). Measured:
-#: r(log2FC) 0.999899 (n2_vs_n1) and 0.999977 (n2_high_vs_low); refitted genes with p-values further
-#: apart than a factor of 2 (and significant on one side): 34 of 6,154 (0.55%) and 3 of 3,293 (0.09%).
-#: With the previous objective (lgamma constants, exp(eta log 2), double sums): 39 and 4; with scipy's
-#: L-BFGS-B (v3.0): r 0.9982 and 0.9994; 189 (3.1%) and 22 (0.67%).
-R_MIN = {"ctc_n2_vs_n1": 0.9998, "ctc_n2_high_vs_low": 0.99995}
-REFIT_P_MISMATCH_MAX = {"ctc_n2_vs_n1": 0.006, "ctc_n2_high_vs_low": 0.0012}
+#: gradient are R's bit for bit (dormsig.de._nbinom). What remains: R's own optim, given dormsig's inputs,
+#: stops within 1.4e-6 log2FC (median) of dormsig; the inputs differ, since the dispersions agree with
+#: R's to ~2e-5 relative (benchmarks/refit_inputs_vs_optimizer.py), and for a few genes the L-BFGS-B
+#: linear algebra rounds differently (dense B instead of R's compact products). Measured (2026-12-01):
+#: | tag                       | r(log2FC) | Jaccard | refitted | p > 2x apart, significant on one side |
+#: | ctc_n2_vs_n1              | 0.999899  | 0.9976  | 6,154    | 34 (0.55%)                            |
+#: | ctc_n2_high_vs_low        | 0.999977  | 1.0000  | 3,293    | 3 (0.09%)                             |
+#: | ctc_tumour_n2_vs_n1       | 0.999014  | 0.9787  | 6,487    | 99 (1.53%; 3 v 3 samples)             |
+#: | ctc_tumour_n2_high_vs_low | 0.999904  | 1.0000  | 4,071    | 3 (0.07%)                             |
+#: The tumour_* designs are the demo's since the tumour check (dormsig.tl.epithelial). The issue's target
+#: for refitted genes (within 2x or both non-significant) is not met on any CTC design.
+R_MIN = {"ctc_n2_vs_n1": 0.9998, "ctc_n2_high_vs_low": 0.99995, "ctc_tumour_n2_vs_n1": 0.9989,
+         "ctc_tumour_n2_high_vs_low": 0.9998}
+REFIT_P_MISMATCH_MAX = {"ctc_n2_vs_n1": 0.006, "ctc_n2_high_vs_low": 0.0012, "ctc_tumour_n2_vs_n1": 0.017,
+                        "ctc_tumour_n2_high_vs_low": 0.0012}
 
 _CACHE: dict[str, pd.DataFrame] = {}
 
