@@ -877,6 +877,29 @@ def _neg_log_post(ll, prior):
 
 
 @njit(cache=True)
+def _prefix_states(v):
+    """The compensated sum's state (sum, compensation, error bound) before each term of ``v``, so that a
+    sum can resume at any term (:func:`_r_sum`)."""
+    n = v.size
+    ps = np.empty(n)
+    pc = np.empty(n)
+    pb = np.empty(n)
+    s = 0.0
+    c = 0.0
+    bnd = 0.0
+    for j in range(n):
+        ps[j] = s
+        pc[j] = c
+        pb[j] = bnd
+        t = s + v[j]
+        bb = t - s
+        c += (s - (t - bb)) + (v[j] - bb)
+        s = t
+        bnd += abs(t) + abs(v[j]) * 1e-10
+    return ps, pc, pb
+
+
+@njit(cache=True)
 def _nb_value_and_fd_grad(b, y, x, nf, alpha, parts, lam, large, eps):
     """R DESeq2's optim objective and R ``optim``'s numerical gradient (``fmingr`` with bounds):
     ``(f(b + eps e_k) - f(b - eps e_k)) / (epsused + eps)``, a step shortened to the bound ``+-large``
@@ -892,40 +915,12 @@ def _nb_value_and_fd_grad(b, y, x, nf, alpha, parts, lam, large, eps):
     for j in range(m):
         base[j] = _nb_term(y[j], x[j], nf[j], size, parts, j, m, b)
     # compensated partial sums before each term, for the likelihood and for the prior
-    ps = np.empty(m)
-    pc = np.empty(m)
-    pb = np.empty(m)
-    s = 0.0
-    c = 0.0
-    bnd = 0.0
-    for j in range(m):
-        ps[j] = s
-        pc[j] = c
-        pb[j] = bnd
-        t = s + base[j]
-        bb = t - s
-        c += (s - (t - bb)) + (base[j] - bb)
-        s = t
-        bnd += abs(t) + abs(base[j]) * 1e-10
+    ps, pc, pb = _prefix_states(base)
     ll = _r_sum(base, 0, 0.0, 0.0, 0.0)
     dn = np.empty(p)
     for k in range(p):
         dn[k] = dnorm_log(b[k], sigma)
-    qs = np.empty(p)
-    qc = np.empty(p)
-    qb = np.empty(p)
-    s = 0.0
-    c = 0.0
-    bnd = 0.0
-    for k in range(p):
-        qs[k] = s
-        qc[k] = c
-        qb[k] = bnd
-        t = s + dn[k]
-        bb = t - s
-        c += (s - (t - bb)) + (dn[k] - bb)
-        s = t
-        bnd += abs(t) + abs(dn[k]) * 1e-10
+    qs, qc, qb = _prefix_states(dn)
     hi = _r_sum(dn, 0, 0.0, 0.0, 0.0)
     f = _neg_log_post(ll, hi)
     g = np.empty(p)
