@@ -93,7 +93,7 @@ METRICS = (
     Metric("LRC", "gse83142_lrc", "auroc", "is_quiescent"),
     Metric("CTC", "gse75367_ctc", "auroc", "is_quiescent"),
     Metric("CTC_epi", "gse75367_ctc", "auroc", "is_quiescent", goal=False, subset="epithelial_rna",
-           role="extra: CTCs holding tumour RNA only (EPCAM+KRT8/18/19 >= 100 CPM, dormsig's tumour check)"),
+           role="extra: CTCs holding tumour RNA only (EPCAM+KRT8/18/19 >= 1,000 CPM, dormsig's tumour check)"),
     Metric("MuSC", "musc_activation", "auroc", "is_quiescent"),
     Metric("GQS", "fibroblast_gqs", "auroc", "is_quiescent"),
     Metric("REF", "gse124109_ref_depth", "spearman", "depth"),

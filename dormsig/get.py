@@ -107,7 +107,7 @@ def rank_rule(data: AnnData | str | os.PathLike) -> dict[str, Any]:
     # the tumour check in effect ("epithelial"/"none"), so that a reference re-applies what it did
     if str(params.get("tumour_check", "None")) in ("epithelial", "none"):
         out["tumour_check"] = str(params["tumour_check"])
-        out["min_epithelial_cpm"] = float(params.get("min_epithelial_cpm", 100.0))
+        out["min_epithelial_cpm"] = float(params.get("min_epithelial_cpm", 1000.0))
     return out
 
 

@@ -43,7 +43,7 @@ def test_match_report_round_trips_through_h5ad(scored) -> None:
 def test_rank_rule_and_score_table(scored) -> None:
     adata, path = scored
     assert dormsig.get.rank_rule(path) == {"rule": "quantile", "quantile": 0.8, "seed": 0,
-                                           "tumour_check": "epithelial", "min_epithelial_cpm": 100.0}
+                                           "tumour_check": "epithelial", "min_epithelial_cpm": 1000.0}
     table = dormsig.get.score_table(path)
     # one name per quantity: the index once, the rank said to be within the batch, the percentile's base named
     assert list(table.columns).count(K.INDEX) == 1 and "dormsig_index" not in table.columns
@@ -52,10 +52,10 @@ def test_rank_rule_and_score_table(scored) -> None:
     # the calls follow the rule the table states
     threshold = adata.uns["dormsig"]["rank"]["threshold"]
     called = table["call"] != "no_tumour_rna"  # the tumour check (samples without epithelial RNA)
-    assert (~called).sum() == 10
+    assert (~called).sum() == 14
     np.testing.assert_array_equal(table["call"] == "dormant", called & (table[K.INDEX] > threshold))
     assert table["call_rule"].iloc[0] == (f"dormant if dormancy_index > {threshold:.6g} (quantile 0.8 of these "
-                                          "samples); only samples with EPCAM+KRT8+KRT18+KRT19 >= 100 CPM are called")
+                                          "samples); only samples with EPCAM+KRT8+KRT18+KRT19 >= 1000 CPM are called")
     np.testing.assert_array_equal(table.loc[called, "rank_in_batch"].to_numpy(),
                                   (-table.loc[called, K.INDEX]).rank(method="min").astype(int).to_numpy())
     assert table.loc[~called, "rank_in_batch"].isna().all()

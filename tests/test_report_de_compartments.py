@@ -58,5 +58,5 @@ def test_report_says_which_samples_the_tumour_check_left_out_of_the_groups(tmp_p
         dormsig.tl.rank(adata)
     html = write_report(tmp_path / "r.html", adata=adata, groupby="dormsig_group").read_text()
     section = html.split('id="input"')[1].split("</section>")[0]
-    assert "10 of 29 observations hold almost no tumour (epithelial) RNA" in section
+    assert "14 of 29 observations hold little tumour (epithelial) RNA" in section
     assert "form the group no_tumour_rna" in section

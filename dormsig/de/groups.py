@@ -183,7 +183,7 @@ def define_groups(
     copy: bool = False,
     min_detection: float = MIN_DETECTION,
     tumour_check: str = "auto",
-    min_epithelial_cpm: float = 100.0,
+    min_epithelial_cpm: float = 1000.0,
 ) -> AnnData | None:
     """Label every observation by the expression of ``high`` (and ``versus``).
 

@@ -74,7 +74,7 @@ def rank(
     seed: int = 0,
     cells: Any = None,
     tumour_check: str = "auto",
-    min_epithelial_cpm: float = 100.0,
+    min_epithelial_cpm: float = 1000.0,
 ) -> None:
     """Rank cells by the dormancy index and call the dormant ones.
 

@@ -48,8 +48,8 @@ def render(ctx: ReportContext) -> str:
         gate = (uns.get("groups") or {}).get("tumour_check") if isinstance(uns.get("groups"), Mapping) else None
         if isinstance(gate, Mapping) and gate.get("applied"):
             parts.append(note(f"{gate.get('n_excluded', 0)} of {gate.get('n_checked', adata.n_obs)} observations hold "
-                              "almost no tumour (epithelial) RNA (EPCAM+KRT8+KRT18+KRT19 < "
-                              f"{gate.get('min_cpm', 100):g} counts per million) and form the group no_tumour_rna: "
+                              "little tumour (epithelial) RNA (EPCAM+KRT8+KRT18+KRT19 < "
+                              f"{gate.get('min_cpm', 1000):g} counts per million) and form the group no_tumour_rna: "
                               "they set no threshold and take no part in the contrasts."))
         elif isinstance(gate, Mapping) and gate.get("reason"):
             parts.append(note(f"tumour check not applied to the groups: {gate['reason']}."))
