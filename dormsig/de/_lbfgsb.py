@@ -900,6 +900,20 @@ def _prefix_states(v):
 
 
 @njit(cache=True)
+def _perturbed(k, tmp, first, y, x, nf, size, parts, sigma, pt, terms, dnp, ps, pc, pb, qs, qc, qb, ll):
+    """The objective with coefficient ``k`` set to ``tmp``: only the terms that depend on it are
+    recomputed (from sample ``first`` on) and both sums resume from the stored prefix states."""
+    m = y.size
+    pt[k] = tmp
+    for j in range(first, m):
+        if x[j, k] != 0.0:
+            terms[j] = _nb_term(y[j], x[j], nf[j], size, parts, j, m, pt)
+    dnp[k] = dnorm_log(tmp, sigma)
+    return _neg_log_post(_r_sum(terms, first, ps[first], pc[first], pb[first]) if first < m else ll,
+                         _r_sum(dnp, k, qs[k], qc[k], qb[k]))
+
+
+@njit(cache=True)
 def _nb_value_and_fd_grad(b, y, x, nf, alpha, parts, lam, large, eps):
     """R DESeq2's optim objective and R ``optim``'s numerical gradient (``fmingr`` with bounds):
     ``(f(b + eps e_k) - f(b - eps e_k)) / (epsused + eps)``, a step shortened to the bound ``+-large``
@@ -939,24 +953,12 @@ def _nb_value_and_fd_grad(b, y, x, nf, alpha, parts, lam, large, eps):
         if tmp > large:
             tmp = large
             epsused = tmp - b[k]
-        pt[k] = tmp
-        for j in range(first, m):
-            if x[j, k] != 0.0:
-                terms[j] = _nb_term(y[j], x[j], nf[j], size, parts, j, m, pt)
-        dnp[k] = dnorm_log(tmp, sigma)
-        v1 = _neg_log_post(_r_sum(terms, first, ps[first], pc[first], pb[first]) if first < m else ll,
-                           _r_sum(dnp, k, qs[k], qc[k], qb[k]))
+        v1 = _perturbed(k, tmp, first, y, x, nf, size, parts, sigma, pt, terms, dnp, ps, pc, pb, qs, qc, qb, ll)
         tmp = b[k] - e
         if tmp < -large:
             tmp = -large
             e = b[k] - tmp
-        pt[k] = tmp
-        for j in range(first, m):
-            if x[j, k] != 0.0:
-                terms[j] = _nb_term(y[j], x[j], nf[j], size, parts, j, m, pt)
-        dnp[k] = dnorm_log(tmp, sigma)
-        v2 = _neg_log_post(_r_sum(terms, first, ps[first], pc[first], pb[first]) if first < m else ll,
-                           _r_sum(dnp, k, qs[k], qc[k], qb[k]))
+        v2 = _perturbed(k, tmp, first, y, x, nf, size, parts, sigma, pt, terms, dnp, ps, pc, pb, qs, qc, qb, ll)
         pt[k] = b[k]
         dnp[k] = dn[k]
         for j in range(first, m):
