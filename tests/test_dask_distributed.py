@@ -15,27 +15,22 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from score_fixtures import hallmark_subset, oligo_frame
 
 from dormsig.tl import score
 
 distributed = pytest.importorskip("distributed")
 zarr = pytest.importorskip("zarr")
 
-DATA = Path(__file__).parent / "data" / "score"
 ROWS = 40  # rows per dask block: 5 blocks over 184 cells
 
 
-def _gmt() -> dict[str, list[str]]:
-    out = {}
-    for line in (DATA / "hallmark_v7.0_subset.gmt").read_text().splitlines():
-        f = line.split("\t")
-        out[f[0]] = [g for g in f[2:] if g]
-    return out
+_gmt = hallmark_subset
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> tuple[ad.AnnData, Path]:
-    df = pd.read_csv(DATA / "oligodendroglioma_tirosh2016_4000genes.tsv.gz", sep="\t", index_col=0)
+    df = oligo_frame()
     adata = ad.AnnData(X=sp.csr_matrix(np.log1p(df.T.to_numpy(np.float32))), obs=pd.DataFrame(index=df.columns),
                        var=pd.DataFrame(index=df.index))
     path = tmp_path_factory.mktemp("zarr") / "oligo.zarr"

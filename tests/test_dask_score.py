@@ -9,13 +9,13 @@ against pyUCell/decoupler/R in tests/test_score_exact.py.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from score_fixtures import hallmark_subset, oligo_frame
 
 from dormsig.errors import InputError
 from dormsig.tl import score, score_matrix
@@ -23,21 +23,15 @@ from dormsig.tl import score, score_matrix
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 
-DATA = Path(__file__).parent / "data" / "score"
 METHODS = ("ucell", "aucell", "singscore")
 
 
-def _gmt() -> dict[str, list[str]]:
-    out = {}
-    for line in (DATA / "hallmark_v7.0_subset.gmt").read_text().splitlines():
-        f = line.split("\t")
-        out[f[0]] = [g for g in f[2:] if g]
-    return out
+_gmt = hallmark_subset
 
 
 @pytest.fixture(scope="module")
 def oligo() -> ad.AnnData:
-    df = pd.read_csv(DATA / "oligodendroglioma_tirosh2016_4000genes.tsv.gz", sep="\t", index_col=0)
+    df = oligo_frame()
     x = np.log1p(df.T.to_numpy(dtype=np.float64))
     return ad.AnnData(X=sp.csr_matrix(x), obs=pd.DataFrame(index=df.columns), var=pd.DataFrame(index=df.index))
 

@@ -18,23 +18,19 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from scipy.stats import rankdata
+from score_fixtures import hallmark_subset, oligo_frame
 
 from dormsig.tl import score_matrix
 
 DATA = Path(__file__).parent / "data" / "score"
 
 
-def _gmt() -> dict[str, list[str]]:
-    out = {}
-    for line in (DATA / "hallmark_v7.0_subset.gmt").read_text().splitlines():
-        f = line.split("\t")
-        out[f[0]] = [g for g in f[2:] if g]
-    return out
+_gmt = hallmark_subset
 
 
 @pytest.fixture(scope="module")
 def oligo() -> ad.AnnData:
-    df = pd.read_csv(DATA / "oligodendroglioma_tirosh2016_4000genes.tsv.gz", sep="\t", index_col=0)
+    df = oligo_frame()
     return ad.AnnData(X=sp.csr_matrix(df.T.to_numpy(dtype=np.float32)), obs=pd.DataFrame(index=df.columns),
                       var=pd.DataFrame(index=df.index))
 

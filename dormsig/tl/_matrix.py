@@ -17,10 +17,11 @@ block computed at a time, in the calling process).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -218,3 +219,24 @@ def numba_threads(threads: int | None):
         yield
     finally:
         numba.set_num_threads(previous)
+
+
+def counts_source(adata: Any, layer: str | None = None) -> tuple[Any, bool]:
+    """(matrix, is_log1p) to take counts per million from: ``layer`` if given, else the counts layer, else
+    ``X`` (flagged log1p when dormsig normalised it, so that :func:`linear_chunks` undoes it)."""
+    if layer is not None:
+        if layer not in adata.layers:
+            raise InputError(f"AnnData has no layer {layer!r} (layers: {', '.join(adata.layers.keys()) or 'none'})")
+        return adata.layers[layer], False
+    if "counts" in adata.layers:
+        return adata.layers["counts"], False
+    return adata.X, isinstance(adata.uns.get("dormsig", {}).get("normalise"), Mapping)
+
+
+def linear_chunks(X: Any, is_log: bool, chunk_size: int) -> Iterator[tuple[int, int, sp.csr_matrix, np.ndarray]]:
+    """``(start, stop, block, library sizes)`` per row chunk, log1p undone when ``is_log``."""
+    for start, stop, block in iter_csr_chunks(X, chunk_size):
+        if is_log:
+            block = block.copy()
+            block.data = np.expm1(block.data)
+        yield start, stop, block, np.asarray(block.sum(axis=1)).ravel()

@@ -30,7 +30,7 @@ from anndata import AnnData
 from dormsig import _keys as K
 from dormsig.errors import InputError
 from dormsig.provenance import UNS_KEY, attach, record
-from dormsig.tl._matrix import iter_csr_chunks
+from dormsig.tl._matrix import counts_source, linear_chunks
 
 KEY = K.OBS_COMPARTMENT
 NONE = "none"
@@ -126,18 +126,6 @@ def _kind(n_obs: int, zero_fraction: float, median_library: float | None) -> str
     return "cells" if n_obs > 50 and (zero_fraction > 0.5 or small) else "samples"
 
 
-def _source(adata: AnnData, layer: str | None):
-    """(matrix, is_log): the counts layer when there is one, else X (log1p-normalised when it looks so)."""
-    if layer is not None:
-        if layer not in adata.layers:
-            raise InputError(f"AnnData has no layer {layer!r} (layers: {', '.join(adata.layers.keys()) or 'none'})")
-        return adata.layers[layer], False
-    if "counts" in adata.layers:
-        return adata.layers["counts"], False
-    normalised = isinstance(adata.uns.get(UNS_KEY, {}).get("normalise"), Mapping)
-    return adata.X, normalised
-
-
 def check_compartments(
     adata: AnnData,
     *,
@@ -196,17 +184,13 @@ def check_compartments(
         anchor = genes[0] if genes[0] in var else present[0]
         comps.append(Compartment(name, _label(name), family, anchor, tuple(present), missing, needed))
 
-    X, is_log = _source(adata, layer)
+    X, is_log = counts_source(adata, layer)
     cols = sorted({var.get_loc(g) for c in comps for g in c.markers})
     col_pos = {c: i for i, c in enumerate(cols)}
     expressed = np.zeros((adata.n_obs, len(cols)), dtype=bool)
     nnz = 0
     libsize = np.zeros(adata.n_obs)
-    for start, stop, block in iter_csr_chunks(X, chunk_size):
-        if is_log:
-            block = block.copy()
-            block.data = np.expm1(block.data)
-        lib = np.asarray(block.sum(axis=1)).ravel()
+    for start, stop, block, lib in linear_chunks(X, is_log, chunk_size):
         nnz += int(np.count_nonzero(block.data))
         libsize[start:stop] = lib
         if cols:

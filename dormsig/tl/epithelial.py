@@ -37,7 +37,7 @@ from anndata import AnnData
 from dormsig import _keys as K
 from dormsig.errors import InputError
 from dormsig.provenance import attach, record
-from dormsig.tl._matrix import iter_csr_chunks
+from dormsig.tl._matrix import counts_source, iter_csr_chunks, linear_chunks
 
 #: Epithelial genes of breast-cancer cells (luminal keratins 8/18/19 and EPCAM, the CTC capture antigens).
 GENES = ("EPCAM", "KRT8", "KRT18", "KRT19")
@@ -193,15 +193,10 @@ class EpithelialSummary:
 def epithelial_cpm(adata: AnnData, genes: tuple[str, ...] = GENES, *, chunk_size: int = 20000) -> np.ndarray:
     """Counts per million of ``genes`` together, per observation (counts layer, else X back from log1p)."""
     present = [g for g in genes if g in adata.var_names]
-    X = adata.layers["counts"] if "counts" in adata.layers else adata.X
-    is_log = "counts" not in adata.layers and isinstance(adata.uns.get(K.UNS, {}).get("normalise"), Mapping)
+    X, is_log = counts_source(adata)
     cols = [adata.var_names.get_loc(g) for g in present]
     out = np.zeros(adata.n_obs)
-    for start, stop, block in iter_csr_chunks(X, chunk_size):
-        if is_log:
-            block = block.copy()
-            block.data = np.expm1(block.data)
-        lib = np.asarray(block.sum(axis=1)).ravel()
+    for start, stop, block, lib in linear_chunks(X, is_log, chunk_size):
         sub = np.asarray(block[:, cols].sum(axis=1)).ravel() if cols else np.zeros(stop - start)
         with np.errstate(divide="ignore", invalid="ignore"):
             out[start:stop] = np.where(lib > 0, sub * 1e6 / lib, 0.0)
