@@ -61,10 +61,12 @@ def test_local_cluster_scores_equal_in_memory(store, method):
         score(mem, _gmt(), method=method, index=None)
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="1GiB",
                                       dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+            client.wait_for_workers(2)
+            # ask the workers themselves: the client's cached scheduler_info() can be empty (seen in CI)
+            cluster_workers = set(client.run(lambda: None))
             with distributed.get_task_stream(client) as stream:
                 score(lazy, _gmt(), method=method, index=None)
             blocks = [t for t in stream.data if "_score_block" in str(t["key"])]
-            cluster_workers = set(client.scheduler_info()["workers"])
     assert len(blocks) == 5  # one task per row block, run on the cluster's worker processes
     assert {t["worker"] for t in blocks} <= cluster_workers and len(cluster_workers) == 2
     for key in mem.obsm:
