@@ -225,6 +225,36 @@ def test_ucell_by_hand():
     assert res.loc[0, "b"] == pytest.approx(4 / 7)
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_ucell_equals_rankdata_negative_values_explicit_zeros(seed):
+    """UCell's rank arithmetic (distinct values, galloping search) against scipy's rankdata, row by row,
+    on data pyUCell is not run on: negative values, explicit zeros in the CSR data, many ties, signed sets."""
+    rng = np.random.default_rng(seed)
+    n, g = 40, 300
+    x = rng.integers(-3, 6, size=(n, g)) * rng.choice([1.0, 0.5], size=(n, g))
+    x[rng.random((n, g)) < 0.5] = 0
+    m = sp.csr_matrix(x)
+    m.data[rng.random(m.data.size) < 0.1] = 0  # stored zeros: still zeros
+    up = rng.choice(g, 30, replace=False)
+    dn = rng.choice(np.setdiff1d(np.arange(g), up), 10, replace=False)
+    max_rank = [20, 100, 300][seed % 3]
+    ours = score_matrix(m, {"a": (up, dn), "b": (up[:5], np.zeros(0, np.int64))}, method="ucell",
+                        max_rank=max_rank).to_numpy()
+    dense = m.toarray()
+    ref = np.zeros((n, 2))
+    for i, row in enumerate(dense):
+        r = np.full(g, float(max_rank))
+        r[row != 0] = rankdata(-row[row != 0])
+        r = np.minimum(r, max_rank)
+
+        def part(ix, r=r):
+            k = len(ix)
+            return 1 - (r[ix].sum() - k * (k + 1) / 2) / (k * max_rank - k * (k + 1) / 2)
+
+        ref[i] = max(0.0, part(up) - part(dn)), max(0.0, part(up[:5]))
+    np.testing.assert_allclose(ours, ref, atol=1e-12, rtol=0)
+
+
 def test_aucell_by_hand():
     # values 0, 5, 5, 2, 0, 9; tie order = identity (gene order): ordinal decreasing ranks:
     # 9 -> 1, 5 (gene 1) -> 2, 5 (gene 2) -> 3, 2 -> 4, 0 (gene 0) -> 5, 0 (gene 4) -> 6

@@ -57,46 +57,76 @@ def ucell_kernel(data, indices, indptr, slot, set_slots, set_ptr, max_rank, w_ne
     for i in prange(n_cells):
         start, end = indptr[i], indptr[i + 1]
         rank = np.full(n_slots, float(max_rank))
-        # the nonzero set genes of this cell, sorted by value
+        # the nonzero set genes of this cell (one pass over the row)
+        kmax = min(end - start, n_slots)
+        sv = np.empty(kmax)
+        ss = np.empty(kmax, dtype=np.int64)
         k = 0
         for q in range(start, end):
-            if slot[indices[q]] >= 0 and data[q] != 0:
+            s = slot[indices[q]]
+            if s >= 0 and data[q] != 0:
+                sv[k] = data[q]
+                ss[k] = s
                 k += 1
         if k > 0:
-            sv = np.empty(k)
-            ss = np.empty(k, dtype=np.int64)
-            k = 0
-            for q in range(start, end):
-                s = slot[indices[q]]
-                if s >= 0 and data[q] != 0:
-                    sv[k] = data[q]
-                    ss[k] = s
-                    k += 1
-            order = np.argsort(sv)
-            u = sv[order]
-            # one pass over the row: for every set value, count the nonzeros above it and equal to it
-            # (difference arrays over the sorted set values; cheaper than sorting the whole row)
-            greater = np.zeros(k + 1)
-            equal = np.zeros(k + 1)
+            # the distinct set values, ascending: few in count data (one per count level)
+            srt = np.sort(sv[:k])
+            dist = np.empty(k)
+            m = 0
+            for j in range(k):
+                if m == 0 or srt[j] != dist[m - 1]:
+                    dist[m] = srt[j]
+                    m += 1
+            # one pass over the row: how many nonzeros equal each distinct value (eq) or lie between it
+            # and the one below (btw; btw[m] = above all). The search gallops up from the lowest value,
+            # where most nonzeros of count data sit, then bisects (2-3x faster than bisecting all).
+            eq = np.zeros(m + 1, dtype=np.int64)
+            btw = np.zeros(m + 1, dtype=np.int64)
+            d0 = dist[0]
             for q in range(start, end):
                 v = data[q]
-                if v == 0:
+                if v <= d0:
+                    if v == d0:
+                        eq[0] += 1
                     continue
-                lo = np.searchsorted(u, v, side="left")
-                greater[0] += 1.0
-                greater[lo] -= 1.0
-                if lo < k and u[lo] == v:
-                    hi = np.searchsorted(u, v, side="right")
-                    equal[lo] += 1.0
-                    equal[hi] -= 1.0
-            g_run = 0.0
-            e_run = 0.0
+                if v == 0:  # an explicit zero above a negative set value
+                    continue
+                hi = 1
+                while hi < m and dist[hi] < v:
+                    hi = 2 * hi + 1
+                lo = (hi - 1) // 2 + 1
+                if hi > m:
+                    hi = m
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if dist[mid] < v:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                if lo < m and dist[lo] == v:
+                    eq[lo] += 1
+                else:
+                    btw[lo] += 1
+            # above[l]: nonzeros greater than dist[l] (suffix sums)
+            above = np.zeros(m, dtype=np.int64)
+            run = btw[m]
+            above[m - 1] = run
+            for lv in range(m - 1, 0, -1):
+                run += eq[lv] + btw[lv]
+                above[lv - 1] = run
             for j in range(k):
-                g_run += greater[j]
-                e_run += equal[j]
-                r = g_run + (e_run + 1.0) / 2.0  # values above + average position among ties
+                v = sv[j]
+                lo = 0
+                hi = m - 1
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if dist[mid] < v:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                r = float(above[lo]) + (float(eq[lo]) + 1.0) / 2.0  # values above + average position among ties
                 if r <= max_rank:
-                    rank[ss[order[j]]] = r
+                    rank[ss[j]] = r
         for j in range(n_sets):
             part = np.zeros(2)
             for d in range(2):
