@@ -227,17 +227,20 @@ def test_ucell_by_hand():
 
 @pytest.mark.parametrize("seed", range(8))
 def test_ucell_equals_rankdata_negative_values_explicit_zeros(seed):
-    """UCell's rank arithmetic (distinct values, galloping search) against scipy's rankdata, row by row,
+    """UCell's rank arithmetic (distinct values: few or many) against scipy's rankdata, row by row,
     on data pyUCell is not run on: negative values, explicit zeros in the CSR data, many ties, signed sets."""
     rng = np.random.default_rng(seed)
-    n, g = 40, 300
-    x = rng.integers(-3, 6, size=(n, g)) * rng.choice([1.0, 0.5], size=(n, g))
+    n, g = 40, 400
+    if seed % 2:  # many distinct values (> 32 per row: the sorting path), ties still
+        x = np.round(rng.normal(size=(n, g)) * 10, 1)
+    else:  # few levels, as count data (the insertion path)
+        x = rng.integers(-3, 6, size=(n, g)) * rng.choice([1.0, 0.5], size=(n, g))
     x[rng.random((n, g)) < 0.5] = 0
     m = sp.csr_matrix(x)
     m.data[rng.random(m.data.size) < 0.1] = 0  # stored zeros: still zeros
-    up = rng.choice(g, 30, replace=False)
-    dn = rng.choice(np.setdiff1d(np.arange(g), up), 10, replace=False)
-    max_rank = [20, 100, 300][seed % 3]
+    up = rng.choice(g, 100, replace=False)  # ~70 set genes nonzero per row
+    dn = rng.choice(np.setdiff1d(np.arange(g), up), 40, replace=False)
+    max_rank = [20, 100, 400][seed % 3]
     ours = score_matrix(m, {"a": (up, dn), "b": (up[:5], np.zeros(0, np.int64))}, method="ucell",
                         max_rank=max_rank).to_numpy()
     dense = m.toarray()
