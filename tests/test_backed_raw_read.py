@@ -157,3 +157,63 @@ def test_zarr_and_csc_keep_anndata_route(files, tmp_path, monkeypatch):
     got = score_matrix(ad.read_h5ad(csc, backed="r").X, sets, method="ucell", chunk_size=50).to_numpy()
     np.testing.assert_array_equal(got, expected)
     assert spy.calls == 0
+
+
+
+def _mapped(a) -> bool:
+    """Whether a block's array is a view of a memory map (not a copy)."""
+    import mmap
+
+    while True:
+        if isinstance(a, np.ndarray):
+            a = a.base
+        elif isinstance(a, memoryview):
+            a = a.obj
+        else:
+            return isinstance(a, mmap.mmap)
+
+
+def test_in_order_arrays_are_memory_mapped_and_equal_h5py_reads(files, tmp_path, monkeypatch):
+    """write_h5ad's float32 data and int32 indices are mapped (no copy); integer counts are read (HDF5
+    converts them); a gzip-compressed file is read. Every route gives the same blocks and scores."""
+    path, X = files["csr_float32"]
+    backed = ad.read_h5ad(path, backed="r")
+    mapped = list(_matrix.iter_csr_chunks(backed.X, _chunk(X)))
+    assert all(_mapped(b.data) and _mapped(b.indices) for _, _, b in mapped if b.nnz)
+    assert not mapped[0][2].data.flags.writeable  # read-only: the input file cannot be changed through it
+    monkeypatch.setattr(_matrix, "MAP_H5AD", False)
+    read = list(_matrix.iter_csr_chunks(backed.X, _chunk(X)))
+    assert not any(_mapped(b.data) for _, _, b in read)
+    gz = tmp_path / "gzip.h5ad"
+    ad.read_h5ad(path).write_h5ad(gz, compression="gzip")
+    monkeypatch.setattr(_matrix, "MAP_H5AD", True)
+    compressed = list(_matrix.iter_csr_chunks(ad.read_h5ad(gz, backed="r").X, _chunk(X)))
+    assert not any(_mapped(b.data) for _, _, b in compressed)
+    for m, r, c in zip(mapped, read, compressed, strict=True):
+        for attr in ("data", "indices", "indptr"):
+            np.testing.assert_array_equal(getattr(m[2], attr), getattr(r[2], attr))
+            np.testing.assert_array_equal(getattr(m[2], attr), getattr(c[2], attr))
+    counts_path, counts = files["csr_int_counts"]
+    blocks = list(_matrix.iter_csr_chunks(ad.read_h5ad(counts_path, backed="r").X, _chunk(counts)))
+    assert blocks[0][2].data.dtype == np.float64 and not _mapped(blocks[0][2].data) and _mapped(blocks[0][2].indices)
+    sets = _sets(X.shape[1])
+    np.testing.assert_array_equal(score_matrix(backed.X, sets, method="ucell", chunk_size=_chunk(X)).to_numpy(),
+                                  score_matrix(sp.csr_matrix(X), sets, method="ucell").to_numpy())
+
+
+def test_blocks_cut_where_the_file_layout_breaks(tmp_path):
+    """HDF5 places the chunks of a large array in a few runs with other data between them: blocks are cut
+    at those breaks (a row across one is read alone, with h5py); the blocks tile the matrix exactly."""
+    x = sp.random(3000, 2000, density=0.2, format="csr", dtype=np.float32, random_state=np.random.default_rng(5))
+    path = tmp_path / "runs.h5ad"
+    ad.AnnData(X=x).write_h5ad(path)
+    backed = ad.read_h5ad(path, backed="r")
+    reader = _matrix._H5CSRReader(_matrix._h5ad_csr_group(backed.X), backed.X.shape)
+    assert len(reader.runs["data"]) > 1  # the layout this test is about
+    blocks = list(_matrix.iter_csr_chunks(backed.X, 1000))
+    assert [b[0] for b in blocks[1:]] == [b[1] for b in blocks[:-1]] and blocks[-1][1] == 3000
+    assert len(blocks) > 3
+    alone = [(a, b) for a, b, blk in blocks if not _mapped(blk.data)]
+    assert alone and all(b - a == 1 for a, b in alone)  # only rows across a break are copied
+    whole = sp.vstack([blk for _, _, blk in blocks]).tocsr()
+    assert (whole != x).nnz == 0

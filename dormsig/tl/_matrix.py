@@ -17,6 +17,7 @@ block computed at a time, in the calling process).
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -130,6 +131,8 @@ def iter_csr_chunks(X, chunk_size: int = 20000, *, prefetch: bool | None = None
     bounds = [(start, min(start + chunk_size, n)) for start in range(0, n, chunk_size)]
     h5 = _h5ad_csr_group(X) if RAW_H5AD else None
     read = _H5CSRReader(h5, shape(X)) if h5 is not None else partial(_read_csr, X)
+    if h5 is not None:
+        bounds = read.split(bounds)
     if prefetch is None:
         prefetch = PREFETCH and not isinstance(X, np.ndarray) and not is_dask(X) and len(bounds) > 1
     if not prefetch:
@@ -163,10 +166,14 @@ def _h5ad_csr_group(X):
 class _H5CSRReader:
     """Rows ``start:stop`` of anndata's on-disk CSR layout in an h5py group, as a CSR matrix.
 
-    ``indptr`` is read once; each block is two contiguous h5py reads (``data`` and ``indices``
-    between ``indptr[start]`` and ``indptr[stop]``), as anndata's own contiguous row slice does,
-    without its per-call index validation. Integer ``data`` is converted to float64 by HDF5 during
-    the read (as :func:`_to_csr` would after it), float32/float64 is kept as stored.
+    ``indptr`` is read once; each block is the stretch of ``data`` and ``indices`` between
+    ``indptr[start]`` and ``indptr[stop]``, as anndata's own contiguous row slice, without its
+    per-call index validation. Where HDF5 stores an array's bytes in order in the file (contiguous, or
+    chunks one after the other as ``write_h5ad`` leaves them), uncompressed and in native byte order,
+    the stretch is memory-mapped (read-only, ``MAP_POPULATE``:
+    the pages are read in when the map is made, in the read-ahead thread, and no copy is made);
+    otherwise it is read with h5py. Integer ``data`` is converted to float64 by HDF5 during the read
+    (as :func:`_to_csr` would after it), float32/float64 is kept as stored.
     """
 
     def __init__(self, group, shape: tuple[int, int]):
@@ -175,16 +182,94 @@ class _H5CSRReader:
         self.n_cols = shape[1]
         kind = self.data.dtype
         self.dtype = kind if kind in (np.float32, np.float64) else np.dtype(np.float64)
+        self.path = group.file.filename
+        self.runs = {name: _file_runs(ds) if MAP_H5AD and (name == "indices" or ds.dtype == self.dtype) else None
+                     for name, ds in (("data", self.data), ("indices", self.indices))}
 
     def __call__(self, start: int, stop: int) -> sp.csr_matrix:
         a, b = int(self.indptr[start]), int(self.indptr[stop])
-        data = np.empty(b - a, dtype=self.dtype)
-        indices = np.empty(b - a, dtype=self.indices.dtype)
-        if b > a:
-            self.data.read_direct(data, np.s_[a:b])
-            self.indices.read_direct(indices, np.s_[a:b])
+        data = self._stretch("data", self.data, self.dtype, a, b)
+        indices = self._stretch("indices", self.indices, self.indices.dtype, a, b)
         indptr = self.indptr[start:stop + 1] - a
         return sp.csr_matrix((data, indices, indptr), shape=(stop - start, self.n_cols), copy=False)
+
+    def split(self, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """``bounds`` cut where the file's runs of in-order bytes break, so that every block but the
+        rows that straddle a break (read with h5py, alone) is memory-mapped: the results are per row,
+        so any cut gives the same scores."""
+        cuts = np.unique(np.concatenate([r[1:, 0] for r in self.runs.values() if r is not None] or [np.zeros(0)]))
+        if cuts.size == 0:
+            return bounds
+        rows = np.searchsorted(self.indptr, cuts, side="right") - 1  # the row holding each cut element
+        at_start = self.indptr[rows] == cuts
+        edges = set(rows.tolist()) | set((rows[~at_start] + 1).tolist())  # a straddling row is a block alone
+        out = []
+        for start, stop in bounds:
+            inner = sorted(e for e in edges if start < e < stop)
+            out += [(a, b) for a, b in zip([start, *inner], [*inner, stop], strict=True)]
+        return out
+
+    def _stretch(self, name: str, ds, dtype: np.dtype, a: int, b: int) -> np.ndarray:
+        runs = self.runs[name]
+        if runs is not None and b > a:
+            k = int(np.searchsorted(runs[:, 0], a, side="right")) - 1
+            if k >= 0 and b <= runs[k, 1]:  # within one run of in-order bytes: map it
+                return _map_array(self.path, int(runs[k, 2]), np.dtype(dtype), a - int(runs[k, 0]), b - int(runs[k, 0]))
+        out = np.empty(b - a, dtype=dtype)
+        if b > a:
+            ds.read_direct(out, np.s_[a:b])
+        return out
+
+
+#: Memory-map in-order, uncompressed ``.h5ad`` arrays instead of copying them with h5py (POSIX only; benchmarks
+#: switch it off to compare)
+MAP_H5AD = hasattr(mmap, "MAP_SHARED")
+
+
+def _file_runs(ds) -> np.ndarray | None:
+    """Where a 1-d h5py dataset's elements lie in its file, as runs ``(first element, end element,
+    byte offset)`` (int64, n x 3) of elements whose bytes follow one another as in memory: one run for
+    a contiguous layout, a few for chunks (anndata's default) that HDF5 placed mostly one after the
+    other. None when the bytes are not as in memory (a filter such as compression, foreign byte
+    order) or the file is not a plain file: such arrays are read with h5py."""
+    try:
+        if ds.ndim != 1 or ds.dtype.byteorder not in "=|<" or ds.dtype.byteorder == "<" and not np.little_endian:
+            return None
+        if ds.id.get_create_plist().get_nfilters() or ds.file.driver not in ("sec2", "stdio"):
+            return None
+        if ds.chunks is None:
+            offset = ds.id.get_offset()
+            return None if offset is None else np.array([[0, ds.shape[0], offset]], dtype=np.int64)
+        size = ds.chunks[0]
+        found: list[tuple[int, int]] = []  # (first element, byte offset) of every stored chunk
+        ds.id.chunk_iter(lambda c: found.append((c.chunk_offset[0], c.byte_offset)))
+        if len(found) != -(-ds.shape[0] // size):  # unallocated chunks (fill values) are not in the file
+            return None
+        found.sort()
+        runs = []
+        for first, offset in found:
+            if runs and runs[-1][1] == first and runs[-1][2] + (first - runs[-1][0]) * ds.dtype.itemsize == offset:
+                runs[-1][1] = min(first + size, ds.shape[0])
+            else:
+                runs.append([first, min(first + size, ds.shape[0]), offset])
+        return np.array(runs, dtype=np.int64)
+    except (AttributeError, ValueError, OSError, RuntimeError):  # h5py/HDF5 without these calls
+        return None
+
+
+def _map_array(path: str, offset: int, dtype: np.dtype, a: int, b: int) -> np.ndarray:
+    """Elements ``a:b`` of a contiguous array at byte ``offset`` of ``path``, memory-mapped read-only.
+
+    The map lives as long as the returned array (it holds the buffer); ``MAP_POPULATE`` reads the
+    pages in now, so that the kernels later run on resident memory.
+    """
+    first = offset + a * dtype.itemsize
+    length = (b - a) * dtype.itemsize
+    base = first - first % mmap.ALLOCATIONGRANULARITY
+    flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+    with open(path, "rb") as fh:  # the map stays valid after the file is closed
+        mm = mmap.mmap(fh.fileno(), length + first - base, flags=flags, prot=mmap.PROT_READ, offset=base)
+    return np.frombuffer(mm, dtype=dtype, count=b - a, offset=first - base)
 
 
 def _csr_view(X, start: int, stop: int) -> sp.csr_matrix:
