@@ -230,7 +230,7 @@ def _run_dataset(name: str, steps: list[Step], cfg: dict, out: Path, stage: Path
     from dormsig.tl import rank, score
     from dormsig.tl.cells import parse_cells, select_cells
     from dormsig.tl.compartment import check_compartments, compartment_message
-    from dormsig.tl.epithelial import check_epithelial
+    from dormsig.tl.epithelial import OFF_ADVICE, check_epithelial
     from dormsig.tl.reference import rank_against, score_table
 
     def staged(rel: str) -> Path:  # a step's output path (relative to the results dir) inside the staging dir
@@ -311,7 +311,7 @@ def _run_dataset(name: str, steps: list[Step], cfg: dict, out: Path, stage: Path
                 epithelial = check_epithelial(adata)
                 if epithelial is not None:
                     (log.warning if epithelial.low else log.info)("[%s] %s", name, epithelial.message.replace(
-                        "pass tumour_check=none", f"set tumour_check: none for dataset '{name}'"))
+                        OFF_ADVICE, f"set tumour_check: none for dataset '{name}'"))
                     outs.extra["epithelial"] = epithelial.to_dict()
             write_table(score_table(adata), staged(step.outputs["scores"]), index=True)
             adata.uns.setdefault("dormsig", {})["skipped_contrasts"] = skipped or {"none": ""}

@@ -56,7 +56,14 @@ def test_report_says_which_samples_the_tumour_check_left_out_of_the_groups(tmp_p
         dormsig.de.define_groups(adata, high="NOTCH2", versus="NOTCH1")
         dormsig.tl.score(adata)
         dormsig.tl.rank(adata)
+        dormsig.tl.check_compartments(adata)  # as dormsig run does before its report
+        dormsig.tl.epithelial.check_epithelial(adata)
     html = write_report(tmp_path / "r.html", adata=adata, groupby="dormsig_group").read_text()
     section = html.split('id="input"')[1].split("</section>")[0]
     assert "14 of 29 observations hold little tumour (epithelial) RNA" in section
     assert "form the group no_tumour_rna" in section
+    # the calls' section words the way out for every reader, not as a Python argument alone
+    calls = html.split('id="compartment"')[1].split("</section>")[0]
+    assert "were not called (call no_tumour_rna" in calls
+    assert "--tumour-check none on the command line, tumour_check: none in a run config" in calls.replace("&quot;", '"')
+    assert "pass tumour_check=none" not in calls

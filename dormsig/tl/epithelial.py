@@ -47,6 +47,11 @@ N_NAMED = 5
 TUMOUR_CHECKS = ("auto", "epithelial", "none")
 #: The call of an observation the tumour check left out.
 NO_TUMOUR_RNA = "no_tumour_rna"
+#: How the messages say to turn the check off; the CLI, `dormsig run` and the report reword it for their readers
+OFF_ADVICE = "pass tumour_check=none"
+#: The same advice for a reader of the HTML report, who may have used any of the three routes
+OFF_ADVICE_ANY = ("turn the check off (--tumour-check none on the command line, tumour_check: none in a run "
+                  "config, tumour_check=\"none\" in Python)")
 #: "auto" applies the check when at least this fraction of the observations holds epithelial RNA.
 AUTO_MIN_FRACTION = 0.05
 
@@ -231,7 +236,7 @@ def check_epithelial(adata: AnnData, *, genes: tuple[str, ...] = GENES, min_cpm:
                    f"({gene_text} < {min_cpm:g} counts per million) and were not called (call {NO_TUMOUR_RNA}"
                    + (f": {_named(excluded)}" if excluded else "") + "); breast-cancer cells express these genes. "
                    "Epithelial-to-mesenchymal or non-epithelial tumour cells lack them: to call every sample, "
-                   "pass tumour_check=none.")
+                   f"{OFF_ADVICE}.")
         summary = EpithelialSummary(n_calls=int(dormant.sum()), low=(), genes=present, min_cpm=min_cpm,
                                     message=message, excluded=excluded, applied=True)
     else:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from dormsig.report._html import absent, e, fmt, kv_table, table
 from dormsig.report.context import ReportContext
+from dormsig.tl.epithelial import OFF_ADVICE, OFF_ADVICE_ANY
 
 ANCHOR, HEADING = "compartment", "Where the dormant calls fall"
 
@@ -20,7 +21,7 @@ def render(ctx: ReportContext) -> str:
     epi = ctx.uns.get("epithelial")
     if isinstance(epi, Mapping) and epi.get("message"):
         css = "warn" if epi.get("n_low") else "note"
-        parts.append(f'<p class="{css}">{e(epi["message"])}</p>')
+        parts.append(f'<p class="{css}">{e(str(epi["message"]).replace(OFF_ADVICE, OFF_ADVICE_ANY))}</p>')
     comps = rec.get("compartments") or []
     calls, overall, anchor = rec.get("calls") or {}, rec.get("overall") or {}, rec.get("calls_anchor") or {}
     rows = [{"compartment": c.get("label"), "family": c.get("family"), "dormant calls": calls.get(c.get("label"), 0),
