@@ -879,9 +879,13 @@ def methods_cmd():
               help="Enrichment table (repeatable, in the order of --de).")
 @click.option("--groupby", default=None, type=Name(), help="obs column for score distributions.")
 @click.option("--title", default="dormsig report", show_default=True, type=Name())
+@click.option("--tissue", default=None, type=Name(),
+              help="Where the samples come from, in words (the findings section says what it cannot tell).")
+@click.option("--block", default=None, type=Name(),
+              help="obs column of patients/donors (the findings section's blocking factor).")
 @click.option("--out", "-o", required=True, type=OutputPath(suffixes=HTML), help="Self-contained HTML file.")
 @common
-def report_cmd(adata_path, de_paths, enr_paths, groupby, title, out, force):
+def report_cmd(adata_path, de_paths, enr_paths, groupby, title, tissue, block, out, force):
     """Write one self-contained HTML report (figures also saved as PNG and SVG).
 
     \b
@@ -892,7 +896,7 @@ def report_cmd(adata_path, de_paths, enr_paths, groupby, title, out, force):
     from dormsig.report import write_report
 
     inputs = [_existing(p) for p in (adata_path, *de_paths, *enr_paths) if p]
-    outs = Outputs("report", {"groupby": groupby, "title": title}, inputs, force)
+    outs = Outputs("report", {"groupby": groupby, "title": title, "tissue": tissue, "block": block}, inputs, force)
     out = outs.add(out)
     figures = outs.add(out.parent / f"{out.stem}_figures", "--out (figures)", kind="dir")
     if len(enr_paths) > len(de_paths):
@@ -904,14 +908,17 @@ def report_cmd(adata_path, de_paths, enr_paths, groupby, title, out, force):
     enr = {lab: read_result_table(p, "enrichment", label="--enrichment")
            for lab, p in zip(labels, enr_paths, strict=False)}
     adata = _read_h5ad(adata_path)
+    from dormsig.report.findings import FindingsContext
+
+    first = _contrast_levels(de_paths[0]) if de_paths else None
     write_report(out, adata=adata, de=de or None, enrichment=enr or None, groupby=groupby, title=title,
-                 figures_dir=figures)
+                 figures_dir=figures, findings=FindingsContext(tissue=tissue, block=block, contrast=first))
     outs.finish()
     _say(str(out))
 
 
-def _contrast_label(path: str) -> str:
-    """'<test> vs <reference>' from a DE table's provenance sidecar, else the file's name."""
+def _contrast_levels(path: str) -> tuple[str, str] | None:
+    """(test, reference) from a DE table's provenance sidecar, else None."""
     from dormsig import get
 
     try:
@@ -919,7 +926,13 @@ def _contrast_label(path: str) -> str:
     except DormsigError:
         params = {}
     test, reference = params.get("test"), params.get("reference")
-    return f"{test} vs {reference}" if test and reference else Path(path).stem
+    return (str(test), str(reference)) if test and reference else None
+
+
+def _contrast_label(path: str) -> str:
+    """'<test> vs <reference>' from a DE table's provenance sidecar, else the file's name."""
+    levels = _contrast_levels(path)
+    return f"{levels[0]} vs {levels[1]}" if levels else Path(path).stem
 
 
 @cli.command("run")

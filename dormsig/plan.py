@@ -193,6 +193,8 @@ def _dataset_steps(cfg: dict, name: str, ds: dict) -> list[Step]:
     args = []
     _opt(args, "--groupby", rp["groupby"])
     args += ["--title", rp["title"]]
+    _opt(args, "--tissue", rp["tissue"])
+    _opt(args, "--block", rp["block"])
     steps.append(Step(name, "report", None, {"h5ad": _rel(name, K.SCORED_FILE), "de": de_tables,
                                              "enrichment": enr_tables},
                       {"html": _rel(name, K.REPORT_FILE), "figures": _rel(name, "report_figures")}, rp, tuple(args)))

@@ -81,6 +81,14 @@ def _dry(tmp_path: Path, config: Path, *extra: str) -> str:
     return proc.stdout + proc.stderr
 
 
+def _text(html: str) -> str:
+    """The words of an HTML fragment (figures dropped: their bytes are not the point)."""
+    import html as html_lib
+    import re
+
+    return html_lib.unescape(" ".join(re.sub(r"<figure.*?</figure>|<[^>]+>", " ", html, flags=re.S).split()))
+
+
 def _copy_workflow(tmp_path: Path, link_package: bool = True) -> Path:
     """A copy of workflows/ outside the repository (the catalog convention); the example's paths need ../../dormsig."""
     copy = tmp_path / "workflows"
@@ -296,7 +304,7 @@ def test_real_run_copied_workflow_equals_dormsig_run(tmp_path):
     user = tmp_path / "project"
     user.mkdir()
     contrasts = [{"high": "NOTCH2", "versus": "low"}, {"high": "NOTCH2", "versus": "NOTCH1", "reference": "double_low"}]
-    config = _config(user, n_genes=2000, ctc={"covariates": ["patient"]},
+    config = _config(user, n_genes=2000, ctc={"covariates": ["patient"], "tissue": "circulating tumour cells"},
                      top={"contrasts": contrasts, "de": {"enrichment_permutations": 100}})
     _snakemake("--configfile", str(config), "--cores", "2", cwd=copy)
     _dormsig_run(config, tmp_path / "run")
@@ -308,6 +316,11 @@ def test_real_run_copied_workflow_equals_dormsig_run(tmp_path):
         assert (results / f"{name}.provenance.json").exists(), name
     html = (results / "report.html").read_text()
     assert "NOTCH2_high vs double_low" in html and "NOTCH2_high vs NOTCH2_low" in html and "no DE run" not in html
+    # the findings say the same in both reports: the tissue and the patient blocking reach the workflow's too
+    findings = [_text(h.split('id="findings"')[1].split("</section>")[0])
+                for h in (html, (tmp_path / "run" / "ctc" / "report.html").read_text())]
+    assert findings[0] == findings[1] and "Tissue: these are circulating tumour cells" in findings[0]
+    assert "levels of 'patient'" in findings[0]
     assert (copy / "logs" / "ctc" / "de_NOTCH2_high_vs_double_low.log").exists()
     # A second run has nothing to do.
     proc = _snakemake("--configfile", str(config), "-n", cwd=copy)
