@@ -89,8 +89,24 @@ def _distinct_ascending(values, k):
     return dist, m
 
 
+#: Slots of the per-row table of distinct values (at most half used; rows with more distinct values
+#: than that are counted by search instead)
+_TABLE = 256
+
+
+@njit(cache=True, inline="always")
+def _slot_of(b):
+    """Table slot of a value's bits: multiplicative (Fibonacci) hashing, top 8 bits."""
+    return np.int64((np.uint64(b) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(56))
+
+
+def value_bits(data: np.ndarray) -> np.ndarray:
+    """``data`` (float32/float64, contiguous) viewed as unsigned integers of the same width, no copy."""
+    return data.view(np.uint32 if data.dtype == np.float32 else np.uint64)
+
+
 @njit(parallel=True, cache=True, nogil=True)
-def ucell_kernel(data, indices, indptr, slot, set_slots, set_ptr, max_rank, w_neg, out):
+def ucell_kernel(data, bits, indices, indptr, slot, set_slots, set_ptr, max_rank, w_neg, out):
     """UCell (Andreatta & Carmona 2021) as in pyUCell 0.8.
 
     Genes are ranked by decreasing value among the nonzero entries of the cell (ties get the
@@ -98,7 +114,8 @@ def ucell_kernel(data, indices, indptr, slot, set_slots, set_ptr, max_rank, w_ne
     ``n`` genes with rank sum ``R`` scores ``1 - (R - n(n+1)/2) / (n max_rank - n(n+1)/2)``;
     a set scores ``max(0, up - w_neg * down)``.
 
-    ``out`` is float64[n_cells, n_sets] and is filled in place.
+    ``bits`` is ``data`` viewed as unsigned integers of its width (:func:`value_bits`), the keys
+    of the table of distinct values. ``out`` is float64[n_cells, n_sets] and is filled in place.
     """
     n_cells = indptr.size - 1
     n_slots = set_slots.max() + 1 if set_slots.size else 0
@@ -106,32 +123,63 @@ def ucell_kernel(data, indices, indptr, slot, set_slots, set_ptr, max_rank, w_ne
     for i in prange(n_cells):
         start, end = indptr[i], indptr[i + 1]
         rank = np.full(n_slots, float(max_rank))
-        # the nonzero set genes of this cell (one pass over the row)
+        # one pass over the row: the nonzero set genes, and how often each distinct nonzero value occurs
+        # (a small open-addressing table keyed by the value's bits; count data hold few distinct values)
         kmax = min(end - start, n_slots)
         sv = np.empty(kmax)
         ss = np.empty(kmax, dtype=np.int64)
+        keys = np.empty(_TABLE, dtype=bits.dtype)
+        vals = np.empty(_TABLE)
+        counts = np.zeros(_TABLE, dtype=np.int64)
+        used = np.empty(_TABLE // 2, dtype=np.int64)
+        n_used = 0
         k = 0
         for q in range(start, end):
+            v = data[q]
+            if v == 0:
+                continue
             s = slot[indices[q]]
-            if s >= 0 and data[q] != 0:
-                sv[k] = data[q]
+            if s >= 0:
+                sv[k] = v
                 ss[k] = s
                 k += 1
+            if n_used >= 0:
+                h = _slot_of(bits[q])
+                while counts[h] and keys[h] != bits[q]:
+                    h = (h + 1) & (_TABLE - 1)
+                if counts[h] == 0:
+                    if n_used == _TABLE // 2:  # too many distinct values: count them by search below
+                        n_used = -1
+                        continue
+                    keys[h] = bits[q]
+                    vals[h] = v
+                    used[n_used] = h
+                    n_used += 1
+                counts[h] += 1
         if k > 0:
             dist, m = _distinct_ascending(sv, k)
-            # one pass over the row: how many nonzeros equal each distinct set value (eq) or lie between
-            # it and the one below (btw; btw[m]: above all, btw[0]: below all, unused)
+            # how many nonzeros equal each distinct set value (eq) or lie between it and the one below
+            # (btw; btw[m]: above all, btw[0]: below all, unused)
             eq = np.zeros(m + 1, dtype=np.int64)
             btw = np.zeros(m + 1, dtype=np.int64)
-            for q in range(start, end):
-                v = data[q]
-                if v == 0:
-                    continue
-                lo = _position(dist, m, v)
-                if lo < m and dist[lo] == v:
-                    eq[lo] += 1
-                else:
-                    btw[lo] += 1
+            if n_used >= 0:
+                for u in range(n_used):
+                    h = used[u]
+                    lo = _position(dist, m, vals[h])
+                    if lo < m and dist[lo] == vals[h]:
+                        eq[lo] += counts[h]
+                    else:
+                        btw[lo] += counts[h]
+            else:
+                for q in range(start, end):
+                    v = data[q]
+                    if v == 0:
+                        continue
+                    lo = _position(dist, m, v)
+                    if lo < m and dist[lo] == v:
+                        eq[lo] += 1
+                    else:
+                        btw[lo] += 1
             # above[l]: nonzeros greater than dist[l] (suffix sums)
             above = np.zeros(m, dtype=np.int64)
             run = btw[m]

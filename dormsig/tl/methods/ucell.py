@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from dormsig.errors import InputError
-from dormsig.tl._kernels import ucell_kernel
+from dormsig.tl._kernels import ucell_kernel, value_bits
 from dormsig.tl._matrix import shape
 from dormsig.tl._registry import MethodInfo
 from dormsig.tl.methods import IndexSets, MethodResult, SetLayout, run_chunks
@@ -50,5 +50,5 @@ def compute(
 
 def _call(layout: SetLayout, max_rank: int, w_neg: float, block, out) -> None:
     # module level, so that dask pickles it by reference (a closure would carry the numba dispatcher by value)
-    ucell_kernel(block.data, block.indices, block.indptr, layout.slot, layout.set_slots, layout.set_ptr,
-                 max_rank, w_neg, out)
+    ucell_kernel(block.data, value_bits(block.data), block.indices, block.indptr, layout.slot, layout.set_slots,
+                 layout.set_ptr, max_rank, w_neg, out)
