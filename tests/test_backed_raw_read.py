@@ -217,3 +217,31 @@ def test_blocks_cut_where_the_file_layout_breaks(tmp_path):
     assert alone and all(b - a == 1 for a, b in alone)  # only rows across a break are copied
     whole = sp.vstack([blk for _, _, blk in blocks]).tocsr()
     assert (whole != x).nnz == 0
+
+
+def test_files_with_a_user_block_or_external_storage_read_right(tmp_path):
+    """HDF5 files can start with a user block or keep an array in another file: the blocks are still the
+    matrix's rows (mapped only where the bytes are where HDF5 says, else read with h5py)."""
+    import h5py
+    from anndata.io import write_elem
+
+    x = sp.random(300, 200, density=0.2, format="csr", dtype=np.float32, random_state=np.random.default_rng(1))
+    adata = ad.AnnData(X=x)
+    path = tmp_path / "userblock.h5ad"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        for key in ("X", "obs", "var"):
+            write_elem(f, key, getattr(adata, key))
+        f.attrs["encoding-type"], f.attrs["encoding-version"] = "anndata", "0.1.0"
+    blocks = list(_matrix.iter_csr_chunks(ad.read_h5ad(path, backed="r").X, 100))
+    assert (sp.vstack([b for _, _, b in blocks]).tocsr() != x).nnz == 0
+    ext = tmp_path / "external.h5ad"
+    adata.write_h5ad(ext)
+    with h5py.File(ext, "a") as f:  # move X/data into an external raw file
+        data = f["X/data"][...]
+        del f["X/data"]
+        f.create_dataset("X/data", data=data, external=[(str(tmp_path / "data.raw"), 0, h5py.h5f.UNLIMITED)])
+    backed = ad.read_h5ad(ext, backed="r")
+    reader = _matrix._H5CSRReader(_matrix._h5ad_csr_group(backed.X), backed.X.shape)
+    assert reader.runs["data"] is None and reader.runs["indices"] is not None
+    blocks = list(_matrix.iter_csr_chunks(backed.X, 100))
+    assert (sp.vstack([b for _, _, b in blocks]).tocsr() != x).nnz == 0

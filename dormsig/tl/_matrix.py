@@ -235,7 +235,12 @@ def _file_runs(ds) -> np.ndarray | None:
     try:
         if ds.ndim != 1 or ds.dtype.byteorder not in "=|<" or ds.dtype.byteorder == "<" and not np.little_endian:
             return None
-        if ds.id.get_create_plist().get_nfilters() or ds.file.driver not in ("sec2", "stdio"):
+        import h5py
+
+        plist = ds.id.get_create_plist()
+        if plist.get_nfilters() or plist.get_external_count() or ds.file.driver not in ("sec2", "stdio"):
+            return None  # compressed, stored in other files, or not a plain file
+        if plist.get_layout() not in (h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED):  # virtual, compact
             return None
         if ds.chunks is None:
             offset = ds.id.get_offset()
