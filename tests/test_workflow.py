@@ -183,7 +183,7 @@ def test_dry_run_shell_commands_follow_the_plan(tmp_path):
             "--index default --seed 0") in text
     assert ("report --adata results/ctc/scored.h5ad --de results/ctc/de_NOTCH2_high_vs_NOTCH1_high.tsv "
             "--enrichment results/ctc/enrichment_NOTCH2_high_vs_NOTCH1_high.tsv --groupby group_NOTCH2_vs_NOTCH1 "
-            "--title 'dormsig report: ctc' --out results/ctc/report.html") in text
+            "--title 'dormsig report: ctc' --block type --out results/ctc/report.html") in text
     assert "2> logs/ctc/score.log" in text
 
 
