@@ -35,23 +35,24 @@ DESIGNS = {
 }
 
 #: Measured values, with a small margin, kept as the bar so that a regression fails. On the CTC designs
-#: ~4,000-6,500 of 16,008 genes diverge in IRLS (whole patients or groups at zero) and are refitted by
+#: ~3,000-6,000 of 16,008 genes diverge in IRLS (whole patients or groups at zero) and are refitted by
 #: L-BFGS-B along nearly flat directions, where the stopping point depends on the optimiser's path.
-#: dormsig's L-BFGS-B follows R's (v2.3, dormsig.de._lbfgsb) and its objective and finite-difference
-#: gradient are R's bit for bit (dormsig.de._nbinom). What remains: R's own optim, given dormsig's inputs,
-#: stops within 1.4e-6 log2FC (median) of dormsig; the inputs differ, since the dispersions agree with
-#: R's to ~2e-5 relative (benchmarks/refit_inputs_vs_optimizer.py), and for a few genes the L-BFGS-B
-#: linear algebra rounds differently (dense B instead of R's compact products). Measured (2026-12-01):
+#: dormsig's L-BFGS-B follows R's (v2.3, dormsig.de._lbfgsb), its objective and finite-difference
+#: gradient are R's bit for bit (dormsig.de._nbinom), it runs for every fit as R's optim does, and the
+#: dispersion trend is R's glm (dispFit equals R's to 4e-15 given R's gene-wise estimates, test below).
+#: What remains: gene-wise dispersions of the refitted genes (their means come from those flat fits) and
+#: L-BFGS-B linear algebra that rounds differently (dense B instead of R's compact products).
+#: Measured (2026-12-01, third session):
 #: | tag                       | r(log2FC) | Jaccard | refitted | p > 2x apart, significant on one side |
-#: | ctc_n2_vs_n1              | 0.999899  | 0.9976  | 6,154    | 34 (0.55%)                            |
-#: | ctc_n2_high_vs_low        | 0.999977  | 1.0000  | 3,293    | 3 (0.09%)                             |
-#: | ctc_tumour_n2_vs_n1       | 0.999558  | 0.9929  | 5,794    | 71 (1.23%; 3 v 3 samples)             |
-#: | ctc_tumour_n2_high_vs_low | 0.999900  | 0.9918  | 4,948    | 3 (0.06%)                             |
+#: | ctc_n2_vs_n1              | 0.999886  | 0.9960  | 6,151    | 31 (0.50%)                            |
+#: | ctc_n2_high_vs_low        | 0.999997  | 1.0000  | 3,293    | 1 (0.03%)                             |
+#: | ctc_tumour_n2_vs_n1       | 0.999670  | 0.9972  | 5,795    | 56 (0.97%; 3 v 3 samples)             |
+#: | ctc_tumour_n2_high_vs_low | 0.999878  | 1.0000  | 4,948    | 4 (0.08%)                             |
 #: The tumour_* designs are the demo's since the tumour check (dormsig.tl.epithelial). The issue's target
-#: for refitted genes (within 2x or both non-significant) is not met on any CTC design.
-R_MIN = {"ctc_n2_vs_n1": 0.9998, "ctc_n2_high_vs_low": 0.99995, "ctc_tumour_n2_vs_n1": 0.9994,
+#: for refitted genes (within 2x or both non-significant) is not met on the CTC designs.
+R_MIN = {"ctc_n2_vs_n1": 0.9998, "ctc_n2_high_vs_low": 0.99995, "ctc_tumour_n2_vs_n1": 0.9995,
          "ctc_tumour_n2_high_vs_low": 0.9998}
-REFIT_P_MISMATCH_MAX = {"ctc_n2_vs_n1": 0.006, "ctc_n2_high_vs_low": 0.0012, "ctc_tumour_n2_vs_n1": 0.014,
+REFIT_P_MISMATCH_MAX = {"ctc_n2_vs_n1": 0.0055, "ctc_n2_high_vs_low": 0.0012, "ctc_tumour_n2_vs_n1": 0.011,
                         "ctc_tumour_n2_high_vs_low": 0.0012}
 
 _CACHE: dict[str, pd.DataFrame] = {}
@@ -117,3 +118,29 @@ def test_ctc_genes_named_in_issue_11() -> None:
         assert ours.loc[g, "lfcSE"] == pytest.approx(r.loc[g, "lfcSE"], rel=1e-2)
         assert ours.loc[g, "pvalue"] < 1e-6
     assert {"betaConv", "betaIter", "optim"} <= set(ours.columns)
+
+
+# not oligo_pb: with 7+ samples per group R replaces Cook's outliers and re-estimates those genes' gene-wise
+# dispersions after the trend was fitted, so its stored dispGeneEst are not the trend's inputs
+@pytest.mark.parametrize("tag", ["ctc_n2_vs_n1", "ctc_tumour_n2_high_vs_low", "sim_wide_c3_vs_c0"])
+def test_dispersion_trend_is_r_glm(tag: str) -> None:
+    """R's parametricDispersionFit run on R's own gene-wise estimates gives R's dispFit: dormsig's Gamma
+    GLM (identity link, IRLS from the current coefficients) is R's glm, not an approximation of it
+    (pydeseq2's L-BFGS-B fit of the same model, used before, gave dispFit 3e-5 relative from R's)."""
+    from dormsig.de.r_dds import r_gamma_identity_glm
+
+    r = pd.read_csv(REF / f"{tag}_r_results.csv.gz", index_col=0)
+    r = r[r["baseMean"] > 0]
+    means, disps = r["baseMean"].to_numpy(), r["dispGeneEst"].to_numpy()
+    use = disps > 100 * 1e-8
+    means, disps = means[use], disps[use]
+    coefs = np.array([0.1, 1.0])
+    for _ in range(11):  # R's loop: refit on the genes whose ratio to the current trend is in (1e-4, 15)
+        ratio = disps / (coefs[0] + coefs[1] / means)
+        good = (ratio > 1e-4) & (ratio < 15)
+        new, converged = r_gamma_identity_glm(1 / means[good], disps[good], start=coefs)
+        old, coefs = coefs, new
+        if np.sum(np.log(coefs / old) ** 2) < 1e-6 and converged:
+            break
+    fitted = coefs[0] + coefs[1] / r["baseMean"].to_numpy()
+    np.testing.assert_allclose(fitted, r["dispFit"].to_numpy(), rtol=1e-12)
