@@ -142,13 +142,17 @@ def test_copy_leaves_input_alone():
     assert "dormsig_scores" in out.obsm and "dormsig_scores" not in a.obsm and "dormsig" not in a.uns
 
 
-def test_nan_raises_input_error_naming_cell():
+@pytest.mark.parametrize("method", ["ucell", "aucell", "singscore"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_nonfinite_raises_input_error_naming_cell(method, value):
+    # ucell checks in its kernel's own pass, the others before theirs: same message, first bad cell named
     a = _sim()
     x = a.X.toarray()
-    x[7, 3] = np.nan
+    x[7, 3] = value
+    x[9, 4] = value
     a.X = sp.csr_matrix(x)
-    with pytest.raises(InputError, match="cell7"):
-        _score(a)
+    with pytest.raises(InputError, match="cell7 has NaN or infinite"):
+        _score(a, method=method)
 
 
 def test_transposed_matrix_raises():

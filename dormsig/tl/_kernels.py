@@ -1,8 +1,9 @@
 """Numba kernels for the single-sample rank methods (no I/O, no AnnData).
 
 Every kernel takes one CSR block of cells (``data``, ``indices``, ``indptr``) and the gene
-sets in a flat layout, and is parallel over cells (``prange``). Each cell is computed from its
-own row only, so results are identical whatever the chunking or the number of threads.
+sets in a flat layout, and is parallel over cells (``prange``; UCell over blocks of ``_ROWS``
+cells that share work buffers). Each cell is computed from its own row only, so results are
+identical whatever the chunking or the number of threads.
 
 Zeros are never materialised: a row's stored nonzeros are sorted once, and the rank of a zero
 follows analytically from the counts of positive/negative values (and, for ordinal ties, from
@@ -17,6 +18,8 @@ Half-sets are ordered ``up_0, down_0, up_1, down_1, ...``; an empty half-set is 
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit, prange
@@ -64,10 +67,9 @@ def _position(dist, m, v):
 
 
 @njit(cache=True)
-def _distinct_ascending(values, k):
-    """The distinct values of ``values[:k]``, ascending, and their number: by insertion while few (count
-    data), by sorting once more than ``_FEW`` appear (continuous data)."""
-    dist = np.empty(k)
+def _distinct_into(values, k, dist):
+    """Write the distinct values of ``values[:k]`` ascending into ``dist`` and return their number: by
+    insertion while few (count data), by sorting once more than ``_FEW`` appear (continuous data)."""
     m = 0
     for j in range(k):
         v = values[j]
@@ -81,12 +83,12 @@ def _distinct_ascending(values, k):
                 if m == 0 or srt[i] != dist[m - 1]:
                     dist[m] = srt[i]
                     m += 1
-            return dist, m
+            return m
         for lv in range(m, pos, -1):
             dist[lv] = dist[lv - 1]
         dist[pos] = v
         m += 1
-    return dist, m
+    return m
 
 
 #: Slots of the per-row table of distinct values (at most half used; rows with more distinct values
@@ -105,8 +107,13 @@ def value_bits(data: np.ndarray) -> np.ndarray:
     return data.view(np.uint32 if data.dtype == np.float32 else np.uint64)
 
 
+#: Rows per ``prange`` iteration of :func:`ucell_kernel`: its work buffers are made once per block, not
+#: once per row (numba's allocations go through shared counters that the threads would contend for)
+_ROWS = 64
+
+
 @njit(parallel=True, cache=True, nogil=True)
-def ucell_kernel(data, bits, indices, indptr, slot, set_slots, set_ptr, max_rank, w_neg, out):
+def ucell_kernel(data, bits, indices, indptr, slot, set_slots, set_ptr, max_rank, w_neg, out, bad):
     """UCell (Andreatta & Carmona 2021) as in pyUCell 0.8.
 
     Genes are ranked by decreasing value among the nonzero entries of the cell (ties get the
@@ -115,99 +122,117 @@ def ucell_kernel(data, bits, indices, indptr, slot, set_slots, set_ptr, max_rank
     a set scores ``max(0, up - w_neg * down)``.
 
     ``bits`` is ``data`` viewed as unsigned integers of its width (:func:`value_bits`), the keys
-    of the table of distinct values. ``out`` is float64[n_cells, n_sets] and is filled in place.
+    of the table of distinct values. ``out`` is float64[n_cells, n_sets] and is filled in place;
+    ``bad`` (uint8[n_cells]) is set to 1 for the rows holding a NaN or infinite value (checked in
+    the same pass, so the caller needs no pass of its own) and 0 elsewhere.
     """
     n_cells = indptr.size - 1
     n_slots = set_slots.max() + 1 if set_slots.size else 0
     n_sets = (set_ptr.size - 1) // 2
-    for i in prange(n_cells):
-        start, end = indptr[i], indptr[i + 1]
-        rank = np.full(n_slots, float(max_rank))
-        # one pass over the row: the nonzero set genes, and how often each distinct nonzero value occurs
-        # (a small open-addressing table keyed by the value's bits; count data hold few distinct values)
-        kmax = min(end - start, n_slots)
-        sv = np.empty(kmax)
-        ss = np.empty(kmax, dtype=np.int64)
+    n_blocks = (n_cells + _ROWS - 1) // _ROWS
+    for blk in prange(n_blocks):
+        rank = np.empty(n_slots)
+        sv = np.empty(n_slots)
+        ss = np.empty(n_slots, dtype=np.int64)
+        dist = np.empty(n_slots)
+        eq = np.empty(n_slots + 1, dtype=np.int64)
+        btw = np.empty(n_slots + 1, dtype=np.int64)
+        above = np.empty(n_slots, dtype=np.int64)
         keys = np.empty(_TABLE, dtype=bits.dtype)
         vals = np.empty(_TABLE)
-        counts = np.zeros(_TABLE, dtype=np.int64)
+        counts = np.zeros(_TABLE, dtype=np.int64)  # all zero between rows: only used slots are reset
         used = np.empty(_TABLE // 2, dtype=np.int64)
-        n_used = 0
-        k = 0
-        for q in range(start, end):
-            v = data[q]
-            if v == 0:
-                continue
-            s = slot[indices[q]]
-            if s >= 0:
-                sv[k] = v
-                ss[k] = s
-                k += 1
-            if n_used >= 0:
-                h = _slot_of(bits[q])
-                while counts[h] and keys[h] != bits[q]:
-                    h = (h + 1) & (_TABLE - 1)
-                if counts[h] == 0:
-                    if n_used == _TABLE // 2:  # too many distinct values: count them by search below
-                        n_used = -1
-                        continue
-                    keys[h] = bits[q]
-                    vals[h] = v
-                    used[n_used] = h
-                    n_used += 1
-                counts[h] += 1
-        if k > 0:
-            dist, m = _distinct_ascending(sv, k)
-            # how many nonzeros equal each distinct set value (eq) or lie between it and the one below
-            # (btw; btw[m]: above all, btw[0]: below all, unused)
-            eq = np.zeros(m + 1, dtype=np.int64)
-            btw = np.zeros(m + 1, dtype=np.int64)
-            if n_used >= 0:
-                for u in range(n_used):
-                    h = used[u]
-                    lo = _position(dist, m, vals[h])
-                    if lo < m and dist[lo] == vals[h]:
-                        eq[lo] += counts[h]
-                    else:
-                        btw[lo] += counts[h]
-            else:
-                for q in range(start, end):
-                    v = data[q]
-                    if v == 0:
-                        continue
-                    lo = _position(dist, m, v)
-                    if lo < m and dist[lo] == v:
-                        eq[lo] += 1
-                    else:
-                        btw[lo] += 1
-            # above[l]: nonzeros greater than dist[l] (suffix sums)
-            above = np.zeros(m, dtype=np.int64)
-            run = btw[m]
-            above[m - 1] = run
-            for lv in range(m - 1, 0, -1):
-                run += eq[lv] + btw[lv]
-                above[lv - 1] = run
-            for j in range(k):
-                lv = _position(dist, m, sv[j])
-                r = float(above[lv]) + (float(eq[lv]) + 1.0) / 2.0  # values above + average position among ties
-                if r <= max_rank:
-                    rank[ss[j]] = r
-        for j in range(n_sets):
-            part = np.zeros(2)
-            for d in range(2):
-                h = 2 * j + d
-                n = set_ptr[h + 1] - set_ptr[h]
-                if n == 0:
+        for i in range(blk * _ROWS, min(n_cells, (blk + 1) * _ROWS)):
+            start, end = indptr[i], indptr[i + 1]
+            rank[:] = float(max_rank)
+            # one pass over the row: the nonzero set genes, and how often each distinct nonzero value occurs
+            # (a small open-addressing table keyed by the value's bits; count data hold few distinct values)
+            n_used = 0
+            k = 0
+            finite = True
+            for q in range(start, end):
+                v = data[q]
+                if v == 0:
                     continue
-                total = 0.0
-                for q in range(set_ptr[h], set_ptr[h + 1]):
-                    total += rank[set_slots[q]]
-                s_min = n * (n + 1) / 2.0
-                s_max = n * float(max_rank)
-                if s_max != s_min:
-                    part[d] = 1.0 - (total - s_min) / (s_max - s_min)
-            score = part[0] - w_neg * part[1]
-            out[i, j] = score if score > 0 else 0.0
+                if not math.isfinite(v):
+                    finite = False
+                s = slot[indices[q]]
+                if s >= 0:
+                    sv[k] = v
+                    ss[k] = s
+                    k += 1
+                if n_used >= 0:
+                    h = _slot_of(bits[q])
+                    while counts[h] and keys[h] != bits[q]:
+                        h = (h + 1) & (_TABLE - 1)
+                    if counts[h] == 0:
+                        if n_used == _TABLE // 2:  # too many distinct values: count them by search below
+                            n_used = -1
+                            counts[:] = 0
+                            continue
+                        keys[h] = bits[q]
+                        vals[h] = v
+                        used[n_used] = h
+                        n_used += 1
+                    counts[h] += 1
+            bad[i] = 0 if finite else 1
+            if k > 0:
+                m = _distinct_into(sv, k, dist)
+                # how many nonzeros equal each distinct set value (eq) or lie between it and the one below
+                # (btw; btw[m]: above all, btw[0]: below all, unused)
+                eq[:m + 1] = 0
+                btw[:m + 1] = 0
+                if n_used >= 0:
+                    for u in range(n_used):
+                        h = used[u]
+                        lo = _position(dist, m, vals[h])
+                        if lo < m and dist[lo] == vals[h]:
+                            eq[lo] += counts[h]
+                        else:
+                            btw[lo] += counts[h]
+                else:
+                    for q in range(start, end):
+                        v = data[q]
+                        if v == 0:
+                            continue
+                        lo = _position(dist, m, v)
+                        if lo < m and dist[lo] == v:
+                            eq[lo] += 1
+                        else:
+                            btw[lo] += 1
+                # above[l]: nonzeros greater than dist[l] (suffix sums)
+                run = btw[m]
+                above[m - 1] = run
+                for lv in range(m - 1, 0, -1):
+                    run += eq[lv] + btw[lv]
+                    above[lv - 1] = run
+                for j in range(k):
+                    lv = _position(dist, m, sv[j])
+                    r = float(above[lv]) + (float(eq[lv]) + 1.0) / 2.0  # values above + average position among ties
+                    if r <= max_rank:
+                        rank[ss[j]] = r
+            for u in range(max(n_used, 0)):
+                counts[used[u]] = 0
+            for j in range(n_sets):
+                up = 0.0
+                down = 0.0
+                for d in range(2):
+                    h = 2 * j + d
+                    n = set_ptr[h + 1] - set_ptr[h]
+                    if n == 0:
+                        continue
+                    total = 0.0
+                    for q in range(set_ptr[h], set_ptr[h + 1]):
+                        total += rank[set_slots[q]]
+                    s_min = n * (n + 1) / 2.0
+                    s_max = n * float(max_rank)
+                    if s_max != s_min:
+                        if d == 0:
+                            up = 1.0 - (total - s_min) / (s_max - s_min)
+                        else:
+                            down = 1.0 - (total - s_min) / (s_max - s_min)
+                score = up - w_neg * down
+                out[i, j] = score if score > 0 else 0.0
 
 
 @njit(parallel=True, cache=True, nogil=True)

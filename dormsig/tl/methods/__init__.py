@@ -81,8 +81,17 @@ def check_finite(block, start: int, obs_names) -> None:
         return
     bad = nan_row(block.data, block.indptr)
     if bad >= 0:
-        name = obs_names[start + bad] if obs_names is not None else f"row {start + bad}"
-        raise InputError(f"cell {name!s} has NaN or infinite values; rank methods need finite expression")
+        _raise_bad_row(start + bad, obs_names)
+
+
+def _raise_bad_row(row: int, obs_names) -> None:
+    name = obs_names[row] if obs_names is not None else f"row {row}"
+    raise InputError(f"cell {name!s} has NaN or infinite values; rank methods need finite expression")
+
+
+def _checks_finite(kernel_call: Callable) -> bool:
+    """Whether the kernel behind ``kernel_call`` (a ``functools.partial``) flags non-finite rows itself."""
+    return getattr(getattr(kernel_call, "func", kernel_call), "checks_finite", False)
 
 
 def run_chunks(
@@ -97,6 +106,8 @@ def run_chunks(
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Run ``kernel_call(block, out, *extra_outs)`` over row chunks of ``X``.
 
+    A kernel that checks for non-finite values in its own pass returns its per-row flags (non-zero:
+    a NaN or infinite value); for one that returns None the block is checked here first.
     A dask ``X`` gives lazy dask arrays instead (see :func:`run_blocks`).
     """
     if is_dask(X):
@@ -106,10 +117,13 @@ def run_chunks(
     extras = [np.zeros((n_cells, n_sets), dtype=np.float64) for _ in range(n_extra)]
     with numba_threads(threads):
         for start, stop, block in iter_csr_chunks(X, chunk_size):
-            check_finite(block, start, obs_names)
+            if not _checks_finite(kernel_call):
+                check_finite(block, start, obs_names)
             sub = np.zeros((stop - start, n_sets), dtype=np.float64)
             sub_extra = [np.zeros_like(sub) for _ in range(n_extra)]
-            kernel_call(block, sub, *sub_extra)
+            flags = kernel_call(block, sub, *sub_extra)
+            if flags is not None and flags.any():
+                _raise_bad_row(start + int(np.argmax(flags)), obs_names)
             out[start:stop] = sub
             for e, s in zip(extras, sub_extra, strict=True):
                 e[start:stop] = s
@@ -156,14 +170,19 @@ def _score_block(block, kernel_call: Callable, n_sets: int, n_extra: int, thread
                  block_info=None) -> np.ndarray:
     csr = _to_csr(block)
     start = int(block_info[0]["array-location"][0][0]) if block_info else 0
-    if not np.isfinite(csr.data).all():
+    bad = -1
+    if not _checks_finite(kernel_call) and not np.isfinite(csr.data).all():
         bad = nan_row(csr.data, csr.indptr)
-        raise NonFiniteRow(f"cell at row {start + bad} has NaN or infinite values; rank methods need finite "
-                           "expression")
     out = np.zeros((csr.shape[0], n_sets * (1 + n_extra)), dtype=np.float64)
     parts = [np.zeros((csr.shape[0], n_sets), dtype=np.float64) for _ in range(1 + n_extra)]
-    with _launch_guard(), numba_threads(1 if threads is None else threads):
-        kernel_call(csr, *parts)
+    if bad < 0:
+        with _launch_guard(), numba_threads(1 if threads is None else threads):
+            flags = kernel_call(csr, *parts)
+        if flags is not None and flags.any():
+            bad = int(np.argmax(flags))
+    if bad >= 0:
+        raise NonFiniteRow(f"cell at row {start + bad} has NaN or infinite values; rank methods need finite "
+                           "expression")
     for k, part in enumerate(parts):
         out[:, k * n_sets:(k + 1) * n_sets] = part
     return out

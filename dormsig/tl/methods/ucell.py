@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
+
 from dormsig.errors import InputError
 from dormsig.tl._kernels import ucell_kernel, value_bits
 from dormsig.tl._matrix import shape
@@ -48,7 +50,13 @@ def compute(
     return MethodResult(scores, params={"max_rank": int(max_rank), "w_neg": float(w_neg)})
 
 
-def _call(layout: SetLayout, max_rank: int, w_neg: float, block, out) -> None:
-    # module level, so that dask pickles it by reference (a closure would carry the numba dispatcher by value)
+def _call(layout: SetLayout, max_rank: int, w_neg: float, block, out) -> np.ndarray:
+    # module level, so that dask pickles it by reference (a closure would carry the numba dispatcher by value);
+    # returns the kernel's flags of rows with non-finite values (it checks them in its own pass)
+    bad = np.empty(block.shape[0], dtype=np.uint8)
     ucell_kernel(block.data, value_bits(block.data), block.indices, block.indptr, layout.slot, layout.set_slots,
-                 layout.set_ptr, max_rank, w_neg, out)
+                 layout.set_ptr, max_rank, w_neg, out, bad)
+    return bad
+
+
+_call.checks_finite = True  # the kernel flags rows with NaN/infinite values in its own pass
