@@ -15,13 +15,71 @@ from __future__ import annotations
 
 import math
 
+import llvmlite.binding as _llvm
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import get_cython_function_address, intrinsic
 
 from dormsig.de._lbfgsb import _nb_value_and_fd_grad, nb_gene_parts
 from dormsig.de._nb_kernels import _gammaln, _psi_diff
 
 LARGE = 30.0  # R: |beta| above this (natural log) stops IRLS and sends the gene to optim
+
+# --------------------------------------------------------------------------- LAPACK without numba's wrappers
+
+# The routines numba's np.linalg.qr and '@' call (scipy's cython_lapack / cython_blas), registered under our
+# own symbol names so that cached kernels can call them directly with buffers kept across IRLS iterations
+# (numba's qr queries the workspace, allocates and copies at every call: ~15% of an IRLS iteration).
+for _sym, (_mod, _fn) in {"dormsig_dgeqrf": ("scipy.linalg.cython_lapack", "dgeqrf"),
+                          "dormsig_dorgqr": ("scipy.linalg.cython_lapack", "dorgqr"),
+                          "dormsig_dgemv": ("scipy.linalg.cython_blas", "dgemv")}.items():
+    _llvm.add_symbol(_sym, get_cython_function_address(_mod, _fn))
+
+
+def _fortran_codegen(symbol: str):
+    """Call ``symbol`` (a Fortran-convention routine returning nothing) with every argument by reference:
+    an array as its data pointer, an integer as a C int (a uint8 as a char), a float as a double."""
+    i8p = ir.IntType(8).as_pointer()
+
+    def codegen(context, builder, sig, args):
+        ptrs = []
+        for ty, val in zip(sig.args, args, strict=True):
+            if isinstance(ty, types.Array):
+                ptrs.append(builder.bitcast(context.make_array(ty)(context, builder, val).data, i8p))
+                continue
+            if isinstance(ty, types.Integer) and ty.bitwidth == 8:
+                slot = cgutils.alloca_once(builder, ir.IntType(8))
+                builder.store(val, slot)
+            elif isinstance(ty, types.Integer):
+                slot = cgutils.alloca_once(builder, ir.IntType(32))
+                builder.store(context.cast(builder, val, ty, types.int32), slot)
+            else:
+                slot = cgutils.alloca_once(builder, ir.DoubleType())
+                builder.store(context.cast(builder, val, ty, types.float64), slot)
+            ptrs.append(builder.bitcast(slot, i8p))
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p] * len(ptrs)),
+                                            symbol)
+        builder.call(fn, ptrs)
+        return context.get_dummy_value()
+
+    return codegen
+
+
+@intrinsic
+def _dgeqrf(typingctx, m, n, a, lda, tau, work, lwork, info):
+    return types.void(m, n, a, lda, tau, work, lwork, info), _fortran_codegen("dormsig_dgeqrf")
+
+
+@intrinsic
+def _dorgqr(typingctx, m, n, k, a, lda, tau, work, lwork, info):
+    return types.void(m, n, k, a, lda, tau, work, lwork, info), _fortran_codegen("dormsig_dorgqr")
+
+
+@intrinsic
+def _dgemv(typingctx, trans, m, n, alpha, a, lda, x, incx, beta, y, incy):
+    return types.void(trans, m, n, alpha, a, lda, x, incx, beta, y, incy), _fortran_codegen("dormsig_dgemv")
 
 
 @njit(cache=True)
@@ -36,6 +94,32 @@ def nb_loglik(y: np.ndarray, mu: np.ndarray, alpha: float) -> float:
         else:
             s += (_gammaln(y[j] + r) - _gammaln(r) - _gammaln(y[j] + 1.0)
                   - r * math.log1p(m * alpha) + y[j] * (math.log(m) - math.log(r + m)))
+    return s
+
+
+@njit(cache=True)
+def _nb_loglik_consts(y: np.ndarray, alpha: float, out: np.ndarray) -> None:
+    """The ``mu``-free part of :func:`nb_loglik`'s term for each sample with ``y > 0``, rounded as there:
+    ``(lgamma(y + r) - lgamma(r)) - lgamma(y + 1)``."""
+    r = 1.0 / alpha
+    gr = _gammaln(r)
+    for j in range(y.size):
+        if y[j] != 0.0:
+            out[j] = _gammaln(y[j] + r) - gr - _gammaln(y[j] + 1.0)
+
+
+@njit(cache=True)
+def _nb_loglik_c(y: np.ndarray, mu: np.ndarray, alpha: float, const: np.ndarray) -> float:
+    """:func:`nb_loglik` with the constants of :func:`_nb_loglik_consts`: the same operations in the same
+    order (``((const - r log1p(mu alpha)) + y (log mu - log(r + mu)))``), so the same bits."""
+    r = 1.0 / alpha
+    s = 0.0
+    for j in range(y.size):
+        m = mu[j]
+        if y[j] == 0.0:
+            s -= r * math.log1p(m * alpha)
+        else:
+            s += const[j] - r * math.log1p(m * alpha) + y[j] * (math.log(m) - math.log(r + m))
     return s
 
 
@@ -63,6 +147,59 @@ def _solve_ridge_ls(x: np.ndarray, w: np.ndarray, z: np.ndarray, lam: np.ndarray
     return beta
 
 
+@njit(cache=True)
+def _qr_workspace(mm: int, p: int) -> tuple[int, int]:
+    """The workspace sizes LAPACK asks for (as numba's qr asks at every call): dgeqrf's, dorgqr's."""
+    a = np.zeros((p, mm)).T
+    tau = np.zeros(p)
+    work = np.zeros(1)
+    info = np.zeros(1, dtype=np.int32)
+    _dgeqrf(mm, p, a, mm, tau, work, -1, info)
+    lw1 = max(1, int(work[0]))
+    _dorgqr(mm, p, p, a, mm, tau, work, -1, info)
+    lw2 = max(1, int(work[0]))
+    return lw1, lw2
+
+
+@njit(cache=True)
+def _solve_ridge_ls_into(x: np.ndarray, w: np.ndarray, z: np.ndarray, lam: np.ndarray, qf: np.ndarray,
+                         bz: np.ndarray, tau: np.ndarray, rr: np.ndarray, gamma: np.ndarray, work: np.ndarray,
+                         lw1: int, lw2: int, info: np.ndarray) -> np.ndarray:
+    """:func:`_solve_ridge_ls` into buffers kept across iterations, with the LAPACK/BLAS calls numba's
+    ``np.linalg.qr`` and ``q.T @ bz`` make (dgeqrf, dorgqr with the workspace sizes LAPACK asks for,
+    dgemv 't'), on the same Fortran-order matrix: the same bits. ``qf`` is (m + p) x p Fortran order,
+    ``bz`` (m + p) with zeros below ``m``."""
+    m, p = x.shape
+    mm = m + p
+    finite = True
+    for j in range(m):
+        sw = math.sqrt(w[j])
+        for k in range(p):
+            qf[j, k] = sw * x[j, k]
+            finite &= math.isfinite(qf[j, k])
+        bz[j] = sw * z[j]
+    if not finite:  # numba's qr raises LinAlgError here: keep that behaviour
+        return _solve_ridge_ls(x, w, z, lam)
+    for k in range(p):
+        for c in range(p):
+            qf[m + k, c] = math.sqrt(lam[k]) if c == k else 0.0
+    _dgeqrf(mm, p, qf, mm, tau, work, lw1, info)
+    for c in range(p):  # R in the upper triangle, before dorgqr overwrites it with Q
+        for k in range(c + 1):
+            rr[k, c] = qf[k, c]
+    _dorgqr(mm, p, p, qf, mm, tau, work, lw2, info)
+    for k in range(p):
+        gamma[k] = 0.0
+    _dgemv(np.uint8(116), mm, p, 1.0, qf, mm, bz, 1, 0.0, gamma, 1)  # 't': gamma = Q' bz
+    beta = np.zeros(p)
+    for k in range(p - 1, -1, -1):  # back substitution
+        acc = gamma[k]
+        for c in range(k + 1, p):
+            acc -= rr[k, c] * beta[c]
+        beta[k] = acc / rr[k, k]
+    return beta
+
+
 @njit(parallel=True, cache=True)
 def fit_beta(
     y: np.ndarray,  # genes x samples
@@ -82,11 +219,22 @@ def fit_beta(
     sigma_out = np.empty((n_genes, p, p))
     hat_out = np.empty((n_genes, m))
     iters = np.zeros(n_genes, dtype=np.int64)
+    lw1, lw2 = _qr_workspace(m + p, p)
     for i in prange(n_genes):
         yi = y[i]
         a = alpha[i]
         beta = beta_init[i].copy()
         mu = np.empty(m)
+        # alpha is fixed per gene: the likelihood's lgamma terms once, the ridge rows of the QR once
+        const = np.zeros(m)
+        _nb_loglik_consts(yi, a, const)
+        qf = np.empty((p, m + p)).T  # Fortran order, as numba's qr copies its argument
+        bz = np.zeros(m + p)
+        tau = np.empty(p)
+        rr = np.zeros((p, p))
+        gamma = np.empty(p)
+        work = np.empty(max(lw1, lw2))
+        info = np.zeros(1, dtype=np.int32)
         eta = x @ beta
         for j in range(m):
             mu[j] = max(nf[j] * math.exp(eta[j]), minmu)
@@ -99,7 +247,7 @@ def fit_beta(
             for j in range(m):
                 w[j] = mu[j] / (1.0 + a * mu[j])
                 z[j] = math.log(mu[j] / nf[j]) + (yi[j] - mu[j]) / mu[j]
-            new = _solve_ridge_ls(x, w, z, lam)
+            new = _solve_ridge_ls_into(x, w, z, lam, qf, bz, tau, rr, gamma, work, lw1, lw2, info)
             diverged = False
             for k in range(p):
                 if not abs(new[k]) <= LARGE:  # also catches NaN
@@ -111,7 +259,7 @@ def fit_beta(
             eta = x @ beta
             for j in range(m):
                 mu[j] = max(nf[j] * math.exp(eta[j]), minmu)
-            dev = -2.0 * nb_loglik(yi, mu, a)
+            dev = -2.0 * _nb_loglik_c(yi, mu, a, const)
             conv = abs(dev - dev_old) / (abs(dev) + 0.1)
             if math.isnan(conv):
                 it = maxit
