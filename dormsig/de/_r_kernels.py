@@ -314,19 +314,50 @@ def sandwich(x: np.ndarray, mu: np.ndarray, alpha: np.ndarray, lam: np.ndarray, 
 
 
 @njit(cache=True)
+def _row_nonzeros(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices of each design row's non-zero entries (``nz[j, :nnz[j]]``, in order)."""
+    m, p = x.shape
+    nz = np.zeros((m, p), dtype=np.int64)
+    nnz = np.zeros(m, dtype=np.int64)
+    for j in range(m):
+        for k in range(p):
+            if x[j, k] != 0.0:
+                nz[j, nnz[j]] = k
+                nnz[j] += 1
+    return nz, nnz
+
+
+@njit(cache=True)
+def _add_xwx(b: np.ndarray, x: np.ndarray, j: int, wj: float, nz: np.ndarray, nnz: np.ndarray, xmax: float) -> None:
+    """``b[k, q] += x[j, k] * wj * x[j, q]`` for all k, q. A pair with a zero entry adds a zero (``wj`` and the
+    products finite) to an accumulator that started at +0 and so is never -0: it changes no bit, and is
+    skipped (DESeq2's indicator designs: ~3 non-zero entries of ~13 per row)."""
+    p = x.shape[1]
+    if math.isfinite(wj) and math.isfinite(wj * xmax * xmax):
+        for a in range(nnz[j]):
+            k = nz[j, a]
+            for c in range(nnz[j]):
+                q = nz[j, c]
+                b[k, q] += x[j, k] * wj * x[j, q]
+    else:
+        for k in range(p):
+            for q in range(p):
+                b[k, q] += x[j, k] * wj * x[j, q]
+
+
+@njit(cache=True)
 def _log_posterior(a: float, y: np.ndarray, mu: np.ndarray, x: np.ndarray, prior_mean: float,
-                   prior_var: float, use_prior: bool) -> float:
+                   prior_var: float, use_prior: bool, nz: np.ndarray, nnz: np.ndarray, xmax: float) -> float:
     alpha = math.exp(a)
     r = 1.0 / alpha
+    gr = _gammaln(r)
     m, p = x.shape
     b = np.zeros((p, p))
     ll = 0.0
     for j in range(m):
         wj = 1.0 / (1.0 / mu[j] + alpha)
-        for k in range(p):
-            for q in range(p):
-                b[k, q] += x[j, k] * wj * x[j, q]
-        ll += (_gammaln(y[j] + r) - _gammaln(r) - y[j] * math.log(mu[j] + r) - r * math.log1p(mu[j] * alpha))
+        _add_xwx(b, x, j, wj, nz, nnz, xmax)
+        ll += (_gammaln(y[j] + r) - gr - y[j] * math.log(mu[j] + r) - r * math.log1p(mu[j] * alpha))
     sign, logdet = np.linalg.slogdet(b)
     cr = -0.5 * logdet if sign > 0 else -np.inf
     prior = -0.5 * (a - prior_mean) ** 2 / prior_var if use_prior else 0.0
@@ -335,7 +366,7 @@ def _log_posterior(a: float, y: np.ndarray, mu: np.ndarray, x: np.ndarray, prior
 
 @njit(cache=True)
 def _dlog_posterior(a: float, y: np.ndarray, mu: np.ndarray, x: np.ndarray, prior_mean: float,
-                    prior_var: float, use_prior: bool) -> float:
+                    prior_var: float, use_prior: bool, nz: np.ndarray, nnz: np.ndarray, xmax: float) -> float:
     alpha = math.exp(a)
     r = 1.0 / alpha
     m, p = x.shape
@@ -346,10 +377,8 @@ def _dlog_posterior(a: float, y: np.ndarray, mu: np.ndarray, x: np.ndarray, prio
         inv = 1.0 / mu[j] + alpha
         wj = 1.0 / inv
         dwj = -1.0 / (inv * inv)
-        for k in range(p):
-            for q in range(p):
-                b[k, q] += x[j, k] * wj * x[j, q]
-                db[k, q] += x[j, k] * dwj * x[j, q]
+        _add_xwx(b, x, j, wj, nz, nnz, xmax)
+        _add_xwx(db, x, j, dwj, nz, nnz, xmax)
         d1, _ = _psi_diff(y[j], r)  # digamma(r) - digamma(y + r)
         ma = mu[j] * alpha
         ll += d1 + math.log1p(ma) - ma / (1.0 + ma) + y[j] / (mu[j] + r)
@@ -380,11 +409,13 @@ def fit_disp(
     init_lp = np.empty(n)
     last_lp = np.empty(n)
     eps = 1.0e-4
+    nz, nnz = _row_nonzeros(x)
+    xmax = np.abs(x).max()
     for i in prange(n):
         yi, mi, pm = y[i], mu[i], prior_mean[i]
         a = log_alpha[i]
-        lp = _log_posterior(a, yi, mi, x, pm, prior_var, use_prior)
-        dlp = _dlog_posterior(a, yi, mi, x, pm, prior_var, use_prior)
+        lp = _log_posterior(a, yi, mi, x, pm, prior_var, use_prior, nz, nnz, xmax)
+        dlp = _dlog_posterior(a, yi, mi, x, pm, prior_var, use_prior, nz, nnz, xmax)
         kappa = kappa_0
         init_lp[i] = lp
         accepted = 0
@@ -396,12 +427,12 @@ def fit_disp(
                 kappa = (-30.0 - a) / dlp
             if a_propose > 10.0:
                 kappa = (10.0 - a) / dlp
-            theta_kappa = -_log_posterior(a + kappa * dlp, yi, mi, x, pm, prior_var, use_prior)
+            theta_kappa = -_log_posterior(a + kappa * dlp, yi, mi, x, pm, prior_var, use_prior, nz, nnz, xmax)
             theta_hat_kappa = -lp - kappa * eps * dlp * dlp
             if theta_kappa <= theta_hat_kappa:
                 accepted += 1
                 a = a + kappa * dlp
-                lpnew = _log_posterior(a, yi, mi, x, pm, prior_var, use_prior)
+                lpnew = _log_posterior(a, yi, mi, x, pm, prior_var, use_prior, nz, nnz, xmax)
                 change = lpnew - lp
                 if change < tol:
                     lp = lpnew
@@ -409,7 +440,7 @@ def fit_disp(
                 if a < min_log_alpha:
                     break
                 lp = lpnew
-                dlp = _dlog_posterior(a, yi, mi, x, pm, prior_var, use_prior)
+                dlp = _dlog_posterior(a, yi, mi, x, pm, prior_var, use_prior, nz, nnz, xmax)
                 kappa = min(kappa * 1.1, kappa_0)
                 if accepted % 5 == 0:
                     kappa = kappa / 2.0
@@ -429,16 +460,18 @@ def fit_disp_grid(y: np.ndarray, x: np.ndarray, mu: np.ndarray, grid: np.ndarray
     g = grid.size
     delta = grid[1] - grid[0]
     out = np.empty(n)
+    nz, nnz = _row_nonzeros(x)
+    xmax = np.abs(x).max()
     for i in prange(n):
         best, a_hat = -np.inf, grid[0]
         for t in range(g):
-            v = _log_posterior(grid[t], y[i], mu[i], x, prior_mean[i], prior_var, use_prior)
+            v = _log_posterior(grid[t], y[i], mu[i], x, prior_mean[i], prior_var, use_prior, nz, nnz, xmax)
             if v > best:
                 best, a_hat = v, grid[t]
         fine = np.linspace(a_hat - delta, a_hat + delta, g)
         best, a_fine = -np.inf, fine[0]
         for t in range(g):
-            v = _log_posterior(fine[t], y[i], mu[i], x, prior_mean[i], prior_var, use_prior)
+            v = _log_posterior(fine[t], y[i], mu[i], x, prior_mean[i], prior_var, use_prior, nz, nnz, xmax)
             if v > best:
                 best, a_fine = v, fine[t]
         out[i] = a_fine
