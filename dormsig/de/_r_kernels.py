@@ -608,7 +608,7 @@ def optim_value_and_fd_grad(b: np.ndarray, y: np.ndarray, x: np.ndarray, nf: np.
 
 
 @njit(cache=True)
-def _ape_terms(b, y, x, size, offset, s_ns, s_sh, k_sh, grad, hess):
+def _ape_terms(b, y, x, size, offset, s_ns, s_sh, k_sh, grad, hess, nz, nnz, xmax):
     """apeglm MAP objective (pydeseq2 ``nbinomFn``: Gaussian prior on unshrunk coefficients, Cauchy on
     the shrunk one, NB likelihood), with gradient and Hessian; natural-log coefficients."""
     m, p = x.shape
@@ -641,8 +641,17 @@ def _ape_terms(b, y, x, size, offset, s_ns, s_sh, k_sh, grad, hess):
         d2 = (y[j] + size) * e * (1.0 - e)
         for k in range(p):
             grad[k] -= d1 * x[j, k]
-            for q in range(p):
-                hess[k, q] += d2 * x[j, k] * x[j, q]
+        if math.isfinite(d2) and math.isfinite(d2 * xmax * xmax):
+            # as _add_xwx: pairs with a zero design entry add zeros to accumulators that are never -0
+            for a_ in range(nnz[j]):
+                k = nz[j, a_]
+                for c_ in range(nnz[j]):
+                    q = nz[j, c_]
+                    hess[k, q] += d2 * x[j, k] * x[j, q]
+        else:
+            for k in range(p):
+                for q in range(p):
+                    hess[k, q] += d2 * x[j, k] * x[j, q]
     return f
 
 
@@ -654,6 +663,8 @@ def ape_shrink(y: np.ndarray, x: np.ndarray, size: np.ndarray, offset: np.ndarra
     out = np.empty((n, p))
     inv_h = np.empty((n, p, p))
     conv = np.zeros(n, dtype=np.bool_)
+    nz, nnz = _row_nonzeros(x)
+    xmax = np.abs(x).max()
     for i in prange(n):
         b = np.empty(p)
         for k in range(p):
@@ -662,7 +673,7 @@ def ape_shrink(y: np.ndarray, x: np.ndarray, size: np.ndarray, offset: np.ndarra
         h = np.empty((p, p))
         g2 = np.empty(p)
         h2 = np.empty((p, p))
-        f = _ape_terms(b, y[i], x, size[i], offset, s_ns, s_sh, k_sh, g, h)
+        f = _ape_terms(b, y[i], x, size[i], offset, s_ns, s_sh, k_sh, g, h, nz, nnz, xmax)
         ok = False
         for _ in range(maxit):
             gmax = 0.0
@@ -693,7 +704,7 @@ def ape_shrink(y: np.ndarray, x: np.ndarray, size: np.ndarray, offset: np.ndarra
                 dec += g[k] * d[k]
             for _ls in range(60):
                 nb = b + t * d
-                fn = _ape_terms(nb, y[i], x, size[i], offset, s_ns, s_sh, k_sh, g2, h2)
+                fn = _ape_terms(nb, y[i], x, size[i], offset, s_ns, s_sh, k_sh, g2, h2, nz, nnz, xmax)
                 if math.isfinite(fn) and fn <= f + 1e-4 * t * dec:
                     accepted = True
                     break
