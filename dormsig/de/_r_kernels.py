@@ -34,7 +34,9 @@ LARGE = 30.0  # R: |beta| above this (natural log) stops IRLS and sends the gene
 # (numba's qr queries the workspace, allocates and copies at every call: ~15% of an IRLS iteration).
 for _sym, (_mod, _fn) in {"dormsig_dgeqrf": ("scipy.linalg.cython_lapack", "dgeqrf"),
                           "dormsig_dorgqr": ("scipy.linalg.cython_lapack", "dorgqr"),
-                          "dormsig_dgemv": ("scipy.linalg.cython_blas", "dgemv")}.items():
+                          "dormsig_dgemv": ("scipy.linalg.cython_blas", "dgemv"),
+                          "dormsig_dgetrf": ("scipy.linalg.cython_lapack", "dgetrf"),
+                          "dormsig_dgesv": ("scipy.linalg.cython_lapack", "dgesv")}.items():
     _llvm.add_symbol(_sym, get_cython_function_address(_mod, _fn))
 
 
@@ -75,6 +77,71 @@ def _dgeqrf(typingctx, m, n, a, lda, tau, work, lwork, info):
 @intrinsic
 def _dorgqr(typingctx, m, n, k, a, lda, tau, work, lwork, info):
     return types.void(m, n, k, a, lda, tau, work, lwork, info), _fortran_codegen("dormsig_dorgqr")
+
+
+@intrinsic
+def _dgetrf(typingctx, m, n, a, lda, ipiv, info):
+    return types.void(m, n, a, lda, ipiv, info), _fortran_codegen("dormsig_dgetrf")
+
+
+@intrinsic
+def _dgesv(typingctx, n, nrhs, a, lda, ipiv, b, ldb, info):
+    return types.void(n, nrhs, a, lda, ipiv, b, ldb, info), _fortran_codegen("dormsig_dgesv")
+
+
+@njit(cache=True)
+def _all_finite(a: np.ndarray) -> bool:
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            if not math.isfinite(a[i, j]):
+                return False
+    return True
+
+
+@njit(cache=True)
+def _slogdet_f(a: np.ndarray) -> tuple[float, float]:
+    """``np.linalg.slogdet(a)`` as numba computes it (dgetrf, the sign from the pivots, the sum of the
+    logs of the diagonal in order), factorising the Fortran-order ``a`` in place (no copy)."""
+    n = a.shape[0]
+    if not _all_finite(a):
+        return np.linalg.slogdet(a)  # raises LinAlgError, as numba's slogdet
+    ipiv = np.empty(n, dtype=np.int32)
+    info = np.zeros(1, dtype=np.int32)
+    _dgetrf(n, n, a, n, ipiv, info)
+    if info[0] > 0:
+        return 0.0, -np.inf
+    sgn = 1
+    for k in range(n):
+        sgn = sgn + (ipiv[k] != (k + 1))
+    sgn = sgn & 1
+    if sgn == 0:
+        sgn = -1
+    acc = 0.0
+    for k in range(n):
+        v = a[k, k]
+        if v < 0.0:
+            sgn = -sgn
+            v = -v
+        acc = acc + np.log(v)
+    return sgn + 0.0, acc
+
+
+@njit(cache=True)
+def _trace_solve_f(a: np.ndarray, b: np.ndarray) -> float:
+    """``np.trace(np.linalg.solve(a, b))`` as numba computes it (dgesv on Fortran-order copies, the
+    diagonal summed in order), on Fortran-order ``a`` and ``b`` overwritten in place (no copies)."""
+    n = a.shape[0]
+    if not (_all_finite(a) and _all_finite(b)):
+        return np.trace(np.linalg.solve(a, b))  # raises LinAlgError, as numba's solve
+    ipiv = np.empty(n, dtype=np.int32)
+    info = np.zeros(1, dtype=np.int32)
+    _dgesv(n, b.shape[1], a, n, ipiv, b, n, info)
+    if info[0] > 0:
+        raise np.linalg.LinAlgError("Matrix is singular to machine precision.")
+    acc = 0.0
+    for k in range(n):
+        acc += b[k, k]
+    return acc
 
 
 @intrinsic
@@ -352,13 +419,13 @@ def _log_posterior(a: float, y: np.ndarray, mu: np.ndarray, x: np.ndarray, prior
     r = 1.0 / alpha
     gr = _gammaln(r)
     m, p = x.shape
-    b = np.zeros((p, p))
+    b = np.zeros((p, p)).T  # Fortran order: factorised in place by _slogdet_f
     ll = 0.0
     for j in range(m):
         wj = 1.0 / (1.0 / mu[j] + alpha)
         _add_xwx(b, x, j, wj, nz, nnz, xmax)
         ll += (_gammaln(y[j] + r) - gr - y[j] * math.log(mu[j] + r) - r * math.log1p(mu[j] * alpha))
-    sign, logdet = np.linalg.slogdet(b)
+    sign, logdet = _slogdet_f(b)
     cr = -0.5 * logdet if sign > 0 else -np.inf
     prior = -0.5 * (a - prior_mean) ** 2 / prior_var if use_prior else 0.0
     return ll + prior + cr
@@ -370,8 +437,8 @@ def _dlog_posterior(a: float, y: np.ndarray, mu: np.ndarray, x: np.ndarray, prio
     alpha = math.exp(a)
     r = 1.0 / alpha
     m, p = x.shape
-    b = np.zeros((p, p))
-    db = np.zeros((p, p))
+    b = np.zeros((p, p)).T  # Fortran order: solved in place by _trace_solve_f
+    db = np.zeros((p, p)).T
     ll = 0.0
     for j in range(m):
         inv = 1.0 / mu[j] + alpha
@@ -383,7 +450,7 @@ def _dlog_posterior(a: float, y: np.ndarray, mu: np.ndarray, x: np.ndarray, prio
         ma = mu[j] * alpha
         ll += d1 + math.log1p(ma) - ma / (1.0 + ma) + y[j] / (mu[j] + r)
     ll *= r * r
-    cr = -0.5 * np.trace(np.linalg.solve(b, db))
+    cr = -0.5 * _trace_solve_f(b, db)
     prior = -(a - prior_mean) / prior_var if use_prior else 0.0
     return (ll + cr) * alpha + prior
 
