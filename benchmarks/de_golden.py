@@ -12,12 +12,17 @@ Run by hand (not in CI), from the repository root::
     PYTHONPATH=$PWD python benchmarks/de_golden.py --save             # golden .npz (on the reference code)
     PYTHONPATH=$PWD python benchmarks/de_golden.py --check            # compare a run with the golden
     PYTHONPATH=$PWD python benchmarks/de_golden.py --time [--label X] # demo DE times (wall, CPU, per kernel)
+    PYTHONPATH=$PWD python benchmarks/de_golden.py --dump-calls       # once: each demo kernel call's arguments
+    PYTHONPATH=$PWD python benchmarks/de_golden.py --kernels [NAME..] # re-run them: time + compare with golden
 
 ``--capture`` runs ``dormsig demo``'s pipeline once (about a minute and a half) with ``run_de`` wrapped
 to store its AnnData and arguments under ``--dir``. ``--check`` compares every array with
 ``np.array_equal(..., equal_nan=True)`` (dtype and shape too) and exits 1 on any difference.
 ``--only demo`` / ``--only concordance`` restricts the designs. ``--time`` appends a row per run to
-``<dir>/times.json`` and prints every row recorded so far as one table (with ``uptime`` beside).
+``<dir>/times.json`` and prints every row recorded so far as one table (with ``uptime`` beside); to
+time another checkout, run this script with ``PYTHONPATH`` at that checkout. ``--kernels`` replays the
+dumped calls (1 BLAS thread, ``--threads`` numba threads) and checks each output against the golden: a
+quick check while editing one kernel; ``--check`` remains the proof.
 """
 
 from __future__ import annotations
