@@ -15,13 +15,138 @@ from __future__ import annotations
 
 import math
 
+import llvmlite.binding as _llvm
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import get_cython_function_address, intrinsic
 
 from dormsig.de._lbfgsb import _nb_value_and_fd_grad, nb_gene_parts
 from dormsig.de._nb_kernels import _gammaln, _psi_diff
 
 LARGE = 30.0  # R: |beta| above this (natural log) stops IRLS and sends the gene to optim
+
+# --------------------------------------------------------------------------- LAPACK without numba's wrappers
+
+# The routines numba's np.linalg.qr and '@' call (scipy's cython_lapack / cython_blas), registered under our
+# own symbol names so that cached kernels can call them directly with buffers kept across IRLS iterations
+# (numba's qr queries the workspace, allocates and copies at every call: ~15% of an IRLS iteration).
+for _sym, (_mod, _fn) in {"dormsig_dgeqrf": ("scipy.linalg.cython_lapack", "dgeqrf"),
+                          "dormsig_dorgqr": ("scipy.linalg.cython_lapack", "dorgqr"),
+                          "dormsig_dgemv": ("scipy.linalg.cython_blas", "dgemv"),
+                          "dormsig_dgetrf": ("scipy.linalg.cython_lapack", "dgetrf"),
+                          "dormsig_dgesv": ("scipy.linalg.cython_lapack", "dgesv")}.items():
+    _llvm.add_symbol(_sym, get_cython_function_address(_mod, _fn))
+
+
+def _fortran_codegen(symbol: str):
+    """Call ``symbol`` (a Fortran-convention routine returning nothing) with every argument by reference:
+    an array as its data pointer, an integer as a C int (a uint8 as a char), a float as a double."""
+    i8p = ir.IntType(8).as_pointer()
+
+    def codegen(context, builder, sig, args):
+        ptrs = []
+        for ty, val in zip(sig.args, args, strict=True):
+            if isinstance(ty, types.Array):
+                ptrs.append(builder.bitcast(context.make_array(ty)(context, builder, val).data, i8p))
+                continue
+            if isinstance(ty, types.Integer) and ty.bitwidth == 8:
+                slot = cgutils.alloca_once(builder, ir.IntType(8))
+                builder.store(val, slot)
+            elif isinstance(ty, types.Integer):
+                slot = cgutils.alloca_once(builder, ir.IntType(32))
+                builder.store(context.cast(builder, val, ty, types.int32), slot)
+            else:
+                slot = cgutils.alloca_once(builder, ir.DoubleType())
+                builder.store(context.cast(builder, val, ty, types.float64), slot)
+            ptrs.append(builder.bitcast(slot, i8p))
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p] * len(ptrs)),
+                                            symbol)
+        builder.call(fn, ptrs)
+        return context.get_dummy_value()
+
+    return codegen
+
+
+@intrinsic
+def _dgeqrf(typingctx, m, n, a, lda, tau, work, lwork, info):
+    return types.void(m, n, a, lda, tau, work, lwork, info), _fortran_codegen("dormsig_dgeqrf")
+
+
+@intrinsic
+def _dorgqr(typingctx, m, n, k, a, lda, tau, work, lwork, info):
+    return types.void(m, n, k, a, lda, tau, work, lwork, info), _fortran_codegen("dormsig_dorgqr")
+
+
+@intrinsic
+def _dgetrf(typingctx, m, n, a, lda, ipiv, info):
+    return types.void(m, n, a, lda, ipiv, info), _fortran_codegen("dormsig_dgetrf")
+
+
+@intrinsic
+def _dgesv(typingctx, n, nrhs, a, lda, ipiv, b, ldb, info):
+    return types.void(n, nrhs, a, lda, ipiv, b, ldb, info), _fortran_codegen("dormsig_dgesv")
+
+
+@njit(cache=True)
+def _all_finite(a: np.ndarray) -> bool:
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            if not math.isfinite(a[i, j]):
+                return False
+    return True
+
+
+@njit(cache=True)
+def _slogdet_f(a: np.ndarray) -> tuple[float, float]:
+    """``np.linalg.slogdet(a)`` as numba computes it (dgetrf, the sign from the pivots, the sum of the
+    logs of the diagonal in order), factorising the Fortran-order ``a`` in place (no copy)."""
+    n = a.shape[0]
+    if not _all_finite(a):
+        return np.linalg.slogdet(a)  # raises LinAlgError, as numba's slogdet
+    ipiv = np.empty(n, dtype=np.int32)
+    info = np.zeros(1, dtype=np.int32)
+    _dgetrf(n, n, a, n, ipiv, info)
+    if info[0] > 0:
+        return 0.0, -np.inf
+    sgn = 1
+    for k in range(n):
+        sgn = sgn + (ipiv[k] != (k + 1))
+    sgn = sgn & 1
+    if sgn == 0:
+        sgn = -1
+    acc = 0.0
+    for k in range(n):
+        v = a[k, k]
+        if v < 0.0:
+            sgn = -sgn
+            v = -v
+        acc = acc + np.log(v)
+    return sgn + 0.0, acc
+
+
+@njit(cache=True)
+def _trace_solve_f(a: np.ndarray, b: np.ndarray) -> float:
+    """``np.trace(np.linalg.solve(a, b))`` as numba computes it (dgesv on Fortran-order copies, the
+    diagonal summed in order), on Fortran-order ``a`` and ``b`` overwritten in place (no copies)."""
+    n = a.shape[0]
+    if not (_all_finite(a) and _all_finite(b)):
+        return np.trace(np.linalg.solve(a, b))  # raises LinAlgError, as numba's solve
+    ipiv = np.empty(n, dtype=np.int32)
+    info = np.zeros(1, dtype=np.int32)
+    _dgesv(n, b.shape[1], a, n, ipiv, b, n, info)
+    if info[0] > 0:
+        raise np.linalg.LinAlgError("Matrix is singular to machine precision.")
+    acc = 0.0
+    for k in range(n):
+        acc += b[k, k]
+    return acc
+
+
+@intrinsic
+def _dgemv(typingctx, trans, m, n, alpha, a, lda, x, incx, beta, y, incy):
+    return types.void(trans, m, n, alpha, a, lda, x, incx, beta, y, incy), _fortran_codegen("dormsig_dgemv")
 
 
 @njit(cache=True)
@@ -36,6 +161,32 @@ def nb_loglik(y: np.ndarray, mu: np.ndarray, alpha: float) -> float:
         else:
             s += (_gammaln(y[j] + r) - _gammaln(r) - _gammaln(y[j] + 1.0)
                   - r * math.log1p(m * alpha) + y[j] * (math.log(m) - math.log(r + m)))
+    return s
+
+
+@njit(cache=True)
+def _nb_loglik_consts(y: np.ndarray, alpha: float, out: np.ndarray) -> None:
+    """The ``mu``-free part of :func:`nb_loglik`'s term for each sample with ``y > 0``, rounded as there:
+    ``(lgamma(y + r) - lgamma(r)) - lgamma(y + 1)``."""
+    r = 1.0 / alpha
+    gr = _gammaln(r)
+    for j in range(y.size):
+        if y[j] != 0.0:
+            out[j] = _gammaln(y[j] + r) - gr - _gammaln(y[j] + 1.0)
+
+
+@njit(cache=True)
+def _nb_loglik_c(y: np.ndarray, mu: np.ndarray, alpha: float, const: np.ndarray) -> float:
+    """:func:`nb_loglik` with the constants of :func:`_nb_loglik_consts`: the same operations in the same
+    order (``((const - r log1p(mu alpha)) + y (log mu - log(r + mu)))``), so the same bits."""
+    r = 1.0 / alpha
+    s = 0.0
+    for j in range(y.size):
+        m = mu[j]
+        if y[j] == 0.0:
+            s -= r * math.log1p(m * alpha)
+        else:
+            s += const[j] - r * math.log1p(m * alpha) + y[j] * (math.log(m) - math.log(r + m))
     return s
 
 
@@ -63,6 +214,59 @@ def _solve_ridge_ls(x: np.ndarray, w: np.ndarray, z: np.ndarray, lam: np.ndarray
     return beta
 
 
+@njit(cache=True)
+def _qr_workspace(mm: int, p: int) -> tuple[int, int]:
+    """The workspace sizes LAPACK asks for (as numba's qr asks at every call): dgeqrf's, dorgqr's."""
+    a = np.zeros((p, mm)).T
+    tau = np.zeros(p)
+    work = np.zeros(1)
+    info = np.zeros(1, dtype=np.int32)
+    _dgeqrf(mm, p, a, mm, tau, work, -1, info)
+    lw1 = max(1, int(work[0]))
+    _dorgqr(mm, p, p, a, mm, tau, work, -1, info)
+    lw2 = max(1, int(work[0]))
+    return lw1, lw2
+
+
+@njit(cache=True)
+def _solve_ridge_ls_into(x: np.ndarray, w: np.ndarray, z: np.ndarray, lam: np.ndarray, qf: np.ndarray,
+                         bz: np.ndarray, tau: np.ndarray, rr: np.ndarray, gamma: np.ndarray, work: np.ndarray,
+                         lw1: int, lw2: int, info: np.ndarray) -> np.ndarray:
+    """:func:`_solve_ridge_ls` into buffers kept across iterations, with the LAPACK/BLAS calls numba's
+    ``np.linalg.qr`` and ``q.T @ bz`` make (dgeqrf, dorgqr with the workspace sizes LAPACK asks for,
+    dgemv 't'), on the same Fortran-order matrix: the same bits. ``qf`` is (m + p) x p Fortran order,
+    ``bz`` (m + p) with zeros below ``m``."""
+    m, p = x.shape
+    mm = m + p
+    finite = True
+    for j in range(m):
+        sw = math.sqrt(w[j])
+        for k in range(p):
+            qf[j, k] = sw * x[j, k]
+            finite &= math.isfinite(qf[j, k])
+        bz[j] = sw * z[j]
+    if not finite:  # numba's qr raises LinAlgError here: keep that behaviour
+        return _solve_ridge_ls(x, w, z, lam)
+    for k in range(p):
+        for c in range(p):
+            qf[m + k, c] = math.sqrt(lam[k]) if c == k else 0.0
+    _dgeqrf(mm, p, qf, mm, tau, work, lw1, info)
+    for c in range(p):  # R in the upper triangle, before dorgqr overwrites it with Q
+        for k in range(c + 1):
+            rr[k, c] = qf[k, c]
+    _dorgqr(mm, p, p, qf, mm, tau, work, lw2, info)
+    for k in range(p):
+        gamma[k] = 0.0
+    _dgemv(np.uint8(116), mm, p, 1.0, qf, mm, bz, 1, 0.0, gamma, 1)  # 't': gamma = Q' bz
+    beta = np.zeros(p)
+    for k in range(p - 1, -1, -1):  # back substitution
+        acc = gamma[k]
+        for c in range(k + 1, p):
+            acc -= rr[k, c] * beta[c]
+        beta[k] = acc / rr[k, k]
+    return beta
+
+
 @njit(parallel=True, cache=True)
 def fit_beta(
     y: np.ndarray,  # genes x samples
@@ -82,11 +286,22 @@ def fit_beta(
     sigma_out = np.empty((n_genes, p, p))
     hat_out = np.empty((n_genes, m))
     iters = np.zeros(n_genes, dtype=np.int64)
+    lw1, lw2 = _qr_workspace(m + p, p)
     for i in prange(n_genes):
         yi = y[i]
         a = alpha[i]
         beta = beta_init[i].copy()
         mu = np.empty(m)
+        # alpha is fixed per gene: the likelihood's lgamma terms once, the ridge rows of the QR once
+        const = np.zeros(m)
+        _nb_loglik_consts(yi, a, const)
+        qf = np.empty((p, m + p)).T  # Fortran order, as numba's qr copies its argument
+        bz = np.zeros(m + p)
+        tau = np.empty(p)
+        rr = np.zeros((p, p))
+        gamma = np.empty(p)
+        work = np.empty(max(lw1, lw2))
+        info = np.zeros(1, dtype=np.int32)
         eta = x @ beta
         for j in range(m):
             mu[j] = max(nf[j] * math.exp(eta[j]), minmu)
@@ -99,7 +314,7 @@ def fit_beta(
             for j in range(m):
                 w[j] = mu[j] / (1.0 + a * mu[j])
                 z[j] = math.log(mu[j] / nf[j]) + (yi[j] - mu[j]) / mu[j]
-            new = _solve_ridge_ls(x, w, z, lam)
+            new = _solve_ridge_ls_into(x, w, z, lam, qf, bz, tau, rr, gamma, work, lw1, lw2, info)
             diverged = False
             for k in range(p):
                 if not abs(new[k]) <= LARGE:  # also catches NaN
@@ -111,7 +326,7 @@ def fit_beta(
             eta = x @ beta
             for j in range(m):
                 mu[j] = max(nf[j] * math.exp(eta[j]), minmu)
-            dev = -2.0 * nb_loglik(yi, mu, a)
+            dev = -2.0 * _nb_loglik_c(yi, mu, a, const)
             conv = abs(dev - dev_old) / (abs(dev) + 0.1)
             if math.isnan(conv):
                 it = maxit
@@ -166,20 +381,51 @@ def sandwich(x: np.ndarray, mu: np.ndarray, alpha: np.ndarray, lam: np.ndarray, 
 
 
 @njit(cache=True)
-def _log_posterior(a: float, y: np.ndarray, mu: np.ndarray, x: np.ndarray, prior_mean: float,
-                   prior_var: float, use_prior: bool) -> float:
-    alpha = math.exp(a)
-    r = 1.0 / alpha
+def _row_nonzeros(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices of each design row's non-zero entries (``nz[j, :nnz[j]]``, in order)."""
     m, p = x.shape
-    b = np.zeros((p, p))
-    ll = 0.0
+    nz = np.zeros((m, p), dtype=np.int64)
+    nnz = np.zeros(m, dtype=np.int64)
     for j in range(m):
-        wj = 1.0 / (1.0 / mu[j] + alpha)
+        for k in range(p):
+            if x[j, k] != 0.0:
+                nz[j, nnz[j]] = k
+                nnz[j] += 1
+    return nz, nnz
+
+
+@njit(cache=True)
+def _add_xwx(b: np.ndarray, x: np.ndarray, j: int, wj: float, nz: np.ndarray, nnz: np.ndarray, xmax: float) -> None:
+    """``b[k, q] += x[j, k] * wj * x[j, q]`` for all k, q. A pair with a zero entry adds a zero (``wj`` and the
+    products finite) to an accumulator that started at +0 and so is never -0: it changes no bit, and is
+    skipped (DESeq2's indicator designs: ~3 non-zero entries of ~13 per row)."""
+    p = x.shape[1]
+    if math.isfinite(wj) and math.isfinite(wj * xmax * xmax):
+        for a in range(nnz[j]):
+            k = nz[j, a]
+            for c in range(nnz[j]):
+                q = nz[j, c]
+                b[k, q] += x[j, k] * wj * x[j, q]
+    else:
         for k in range(p):
             for q in range(p):
                 b[k, q] += x[j, k] * wj * x[j, q]
-        ll += (_gammaln(y[j] + r) - _gammaln(r) - y[j] * math.log(mu[j] + r) - r * math.log1p(mu[j] * alpha))
-    sign, logdet = np.linalg.slogdet(b)
+
+
+@njit(cache=True)
+def _log_posterior(a: float, y: np.ndarray, mu: np.ndarray, x: np.ndarray, prior_mean: float,
+                   prior_var: float, use_prior: bool, nz: np.ndarray, nnz: np.ndarray, xmax: float) -> float:
+    alpha = math.exp(a)
+    r = 1.0 / alpha
+    gr = _gammaln(r)
+    m, p = x.shape
+    b = np.zeros((p, p)).T  # Fortran order: factorised in place by _slogdet_f
+    ll = 0.0
+    for j in range(m):
+        wj = 1.0 / (1.0 / mu[j] + alpha)
+        _add_xwx(b, x, j, wj, nz, nnz, xmax)
+        ll += (_gammaln(y[j] + r) - gr - y[j] * math.log(mu[j] + r) - r * math.log1p(mu[j] * alpha))
+    sign, logdet = _slogdet_f(b)
     cr = -0.5 * logdet if sign > 0 else -np.inf
     prior = -0.5 * (a - prior_mean) ** 2 / prior_var if use_prior else 0.0
     return ll + prior + cr
@@ -187,26 +433,24 @@ def _log_posterior(a: float, y: np.ndarray, mu: np.ndarray, x: np.ndarray, prior
 
 @njit(cache=True)
 def _dlog_posterior(a: float, y: np.ndarray, mu: np.ndarray, x: np.ndarray, prior_mean: float,
-                    prior_var: float, use_prior: bool) -> float:
+                    prior_var: float, use_prior: bool, nz: np.ndarray, nnz: np.ndarray, xmax: float) -> float:
     alpha = math.exp(a)
     r = 1.0 / alpha
     m, p = x.shape
-    b = np.zeros((p, p))
-    db = np.zeros((p, p))
+    b = np.zeros((p, p)).T  # Fortran order: solved in place by _trace_solve_f
+    db = np.zeros((p, p)).T
     ll = 0.0
     for j in range(m):
         inv = 1.0 / mu[j] + alpha
         wj = 1.0 / inv
         dwj = -1.0 / (inv * inv)
-        for k in range(p):
-            for q in range(p):
-                b[k, q] += x[j, k] * wj * x[j, q]
-                db[k, q] += x[j, k] * dwj * x[j, q]
+        _add_xwx(b, x, j, wj, nz, nnz, xmax)
+        _add_xwx(db, x, j, dwj, nz, nnz, xmax)
         d1, _ = _psi_diff(y[j], r)  # digamma(r) - digamma(y + r)
         ma = mu[j] * alpha
         ll += d1 + math.log1p(ma) - ma / (1.0 + ma) + y[j] / (mu[j] + r)
     ll *= r * r
-    cr = -0.5 * np.trace(np.linalg.solve(b, db))
+    cr = -0.5 * _trace_solve_f(b, db)
     prior = -(a - prior_mean) / prior_var if use_prior else 0.0
     return (ll + cr) * alpha + prior
 
@@ -232,11 +476,13 @@ def fit_disp(
     init_lp = np.empty(n)
     last_lp = np.empty(n)
     eps = 1.0e-4
+    nz, nnz = _row_nonzeros(x)
+    xmax = np.abs(x).max()
     for i in prange(n):
         yi, mi, pm = y[i], mu[i], prior_mean[i]
         a = log_alpha[i]
-        lp = _log_posterior(a, yi, mi, x, pm, prior_var, use_prior)
-        dlp = _dlog_posterior(a, yi, mi, x, pm, prior_var, use_prior)
+        lp = _log_posterior(a, yi, mi, x, pm, prior_var, use_prior, nz, nnz, xmax)
+        dlp = _dlog_posterior(a, yi, mi, x, pm, prior_var, use_prior, nz, nnz, xmax)
         kappa = kappa_0
         init_lp[i] = lp
         accepted = 0
@@ -248,12 +494,12 @@ def fit_disp(
                 kappa = (-30.0 - a) / dlp
             if a_propose > 10.0:
                 kappa = (10.0 - a) / dlp
-            theta_kappa = -_log_posterior(a + kappa * dlp, yi, mi, x, pm, prior_var, use_prior)
+            theta_kappa = -_log_posterior(a + kappa * dlp, yi, mi, x, pm, prior_var, use_prior, nz, nnz, xmax)
             theta_hat_kappa = -lp - kappa * eps * dlp * dlp
             if theta_kappa <= theta_hat_kappa:
                 accepted += 1
                 a = a + kappa * dlp
-                lpnew = _log_posterior(a, yi, mi, x, pm, prior_var, use_prior)
+                lpnew = _log_posterior(a, yi, mi, x, pm, prior_var, use_prior, nz, nnz, xmax)
                 change = lpnew - lp
                 if change < tol:
                     lp = lpnew
@@ -261,7 +507,7 @@ def fit_disp(
                 if a < min_log_alpha:
                     break
                 lp = lpnew
-                dlp = _dlog_posterior(a, yi, mi, x, pm, prior_var, use_prior)
+                dlp = _dlog_posterior(a, yi, mi, x, pm, prior_var, use_prior, nz, nnz, xmax)
                 kappa = min(kappa * 1.1, kappa_0)
                 if accepted % 5 == 0:
                     kappa = kappa / 2.0
@@ -281,16 +527,18 @@ def fit_disp_grid(y: np.ndarray, x: np.ndarray, mu: np.ndarray, grid: np.ndarray
     g = grid.size
     delta = grid[1] - grid[0]
     out = np.empty(n)
+    nz, nnz = _row_nonzeros(x)
+    xmax = np.abs(x).max()
     for i in prange(n):
         best, a_hat = -np.inf, grid[0]
         for t in range(g):
-            v = _log_posterior(grid[t], y[i], mu[i], x, prior_mean[i], prior_var, use_prior)
+            v = _log_posterior(grid[t], y[i], mu[i], x, prior_mean[i], prior_var, use_prior, nz, nnz, xmax)
             if v > best:
                 best, a_hat = v, grid[t]
         fine = np.linspace(a_hat - delta, a_hat + delta, g)
         best, a_fine = -np.inf, fine[0]
         for t in range(g):
-            v = _log_posterior(fine[t], y[i], mu[i], x, prior_mean[i], prior_var, use_prior)
+            v = _log_posterior(fine[t], y[i], mu[i], x, prior_mean[i], prior_var, use_prior, nz, nnz, xmax)
             if v > best:
                 best, a_fine = v, fine[t]
         out[i] = a_fine
@@ -427,7 +675,7 @@ def optim_value_and_fd_grad(b: np.ndarray, y: np.ndarray, x: np.ndarray, nf: np.
 
 
 @njit(cache=True)
-def _ape_terms(b, y, x, size, offset, s_ns, s_sh, k_sh, grad, hess):
+def _ape_terms(b, y, x, size, offset, s_ns, s_sh, k_sh, grad, hess, nz, nnz, xmax):
     """apeglm MAP objective (pydeseq2 ``nbinomFn``: Gaussian prior on unshrunk coefficients, Cauchy on
     the shrunk one, NB likelihood), with gradient and Hessian; natural-log coefficients."""
     m, p = x.shape
@@ -460,8 +708,17 @@ def _ape_terms(b, y, x, size, offset, s_ns, s_sh, k_sh, grad, hess):
         d2 = (y[j] + size) * e * (1.0 - e)
         for k in range(p):
             grad[k] -= d1 * x[j, k]
-            for q in range(p):
-                hess[k, q] += d2 * x[j, k] * x[j, q]
+        if math.isfinite(d2) and math.isfinite(d2 * xmax * xmax):
+            # as _add_xwx: pairs with a zero design entry add zeros to accumulators that are never -0
+            for a_ in range(nnz[j]):
+                k = nz[j, a_]
+                for c_ in range(nnz[j]):
+                    q = nz[j, c_]
+                    hess[k, q] += d2 * x[j, k] * x[j, q]
+        else:
+            for k in range(p):
+                for q in range(p):
+                    hess[k, q] += d2 * x[j, k] * x[j, q]
     return f
 
 
@@ -473,6 +730,8 @@ def ape_shrink(y: np.ndarray, x: np.ndarray, size: np.ndarray, offset: np.ndarra
     out = np.empty((n, p))
     inv_h = np.empty((n, p, p))
     conv = np.zeros(n, dtype=np.bool_)
+    nz, nnz = _row_nonzeros(x)
+    xmax = np.abs(x).max()
     for i in prange(n):
         b = np.empty(p)
         for k in range(p):
@@ -481,7 +740,7 @@ def ape_shrink(y: np.ndarray, x: np.ndarray, size: np.ndarray, offset: np.ndarra
         h = np.empty((p, p))
         g2 = np.empty(p)
         h2 = np.empty((p, p))
-        f = _ape_terms(b, y[i], x, size[i], offset, s_ns, s_sh, k_sh, g, h)
+        f = _ape_terms(b, y[i], x, size[i], offset, s_ns, s_sh, k_sh, g, h, nz, nnz, xmax)
         ok = False
         for _ in range(maxit):
             gmax = 0.0
@@ -512,7 +771,7 @@ def ape_shrink(y: np.ndarray, x: np.ndarray, size: np.ndarray, offset: np.ndarra
                 dec += g[k] * d[k]
             for _ls in range(60):
                 nb = b + t * d
-                fn = _ape_terms(nb, y[i], x, size[i], offset, s_ns, s_sh, k_sh, g2, h2)
+                fn = _ape_terms(nb, y[i], x, size[i], offset, s_ns, s_sh, k_sh, g2, h2, nz, nnz, xmax)
                 if math.isfinite(fn) and fn <= f + 1e-4 * t * dec:
                     accepted = True
                     break
