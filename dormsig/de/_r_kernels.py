@@ -150,24 +150,9 @@ def _dgemv(typingctx, trans, m, n, alpha, a, lda, x, incx, beta, y, incy):
 
 
 @njit(cache=True)
-def nb_loglik(y: np.ndarray, mu: np.ndarray, alpha: float) -> float:
-    """``sum(dnbinom(y, mu = mu, size = 1 / alpha, log = TRUE))``."""
-    r = 1.0 / alpha
-    s = 0.0
-    for j in range(y.size):
-        m = mu[j]
-        if y[j] == 0.0:
-            s -= r * math.log1p(m * alpha)
-        else:
-            s += (_gammaln(y[j] + r) - _gammaln(r) - _gammaln(y[j] + 1.0)
-                  - r * math.log1p(m * alpha) + y[j] * (math.log(m) - math.log(r + m)))
-    return s
-
-
-@njit(cache=True)
 def _nb_loglik_consts(y: np.ndarray, alpha: float, out: np.ndarray) -> None:
-    """The ``mu``-free part of :func:`nb_loglik`'s term for each sample with ``y > 0``, rounded as there:
-    ``(lgamma(y + r) - lgamma(r)) - lgamma(y + 1)``."""
+    """The ``mu``-free part of the NB log-likelihood term of each sample with ``y > 0`` (``r = 1 / alpha``):
+    ``(lgamma(y + r) - lgamma(r)) - lgamma(y + 1)``, computed once per gene for :func:`_nb_loglik_c`."""
     r = 1.0 / alpha
     gr = _gammaln(r)
     for j in range(y.size):
@@ -177,8 +162,8 @@ def _nb_loglik_consts(y: np.ndarray, alpha: float, out: np.ndarray) -> None:
 
 @njit(cache=True)
 def _nb_loglik_c(y: np.ndarray, mu: np.ndarray, alpha: float, const: np.ndarray) -> float:
-    """:func:`nb_loglik` with the constants of :func:`_nb_loglik_consts`: the same operations in the same
-    order (``((const - r log1p(mu alpha)) + y (log mu - log(r + mu)))``), so the same bits."""
+    """``sum(dnbinom(y, mu = mu, size = 1 / alpha, log = TRUE))`` (fitBeta's deviance) from the constants
+    of :func:`_nb_loglik_consts`: per sample ``(const - r log1p(mu alpha)) + y (log mu - log(r + mu))``."""
     r = 1.0 / alpha
     s = 0.0
     for j in range(y.size):
