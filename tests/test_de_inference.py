@@ -179,14 +179,17 @@ def test_ctc_matches_pydeseq2() -> None:
     f, d = fds.results_df, dds_.results_df
     ok = f.pvalue.notna() & d.pvalue.notna()
     # A few of these very overdispersed genes (29 samples, library sizes 31 k to 11 M) sit
-    # where PyDESeq2's L-BFGS-B outcome changes under 1e-15 perturbations of its inputs;
-    # the bulk must agree to optimiser precision.
-    assert spearmanr(f.pvalue[ok], d.pvalue[ok])[0] >= 0.98
+    # where PyDESeq2's L-BFGS-B outcome changes under 1e-15 perturbations of its inputs
+    # (which genes depends on the CPU: BTN3A2 and ATOX1 on an AMD EPYC, genewise dispersions
+    # 7.39 vs 6.00 and 10.0 vs 6.98); the bulk must agree to optimiser precision, and the
+    # genes whose dispersion agrees must agree in p-value too.
+    gw_f, gw_d = fdds.var["genewise_dispersions"], ddds.var["genewise_dispersions"]
+    same = np.abs(gw_f / gw_d - 1) < 1e-4
+    assert same.mean() >= 0.95 and (~same).sum() <= 4
+    assert spearmanr(f.pvalue[ok & same], d.pvalue[ok & same])[0] >= 0.999
     assert np.nanquantile(np.abs(f.log2FoldChange - d.log2FoldChange), 0.9) < 1e-6
     rel_p = np.abs(np.log(f.pvalue[ok]) - np.log(d.pvalue[ok]))
     assert np.mean(rel_p < 1e-4) >= 0.95
-    gw_f, gw_d = fdds.var["genewise_dispersions"], ddds.var["genewise_dispersions"]
-    assert np.mean(np.abs(gw_f / gw_d - 1) < 1e-4) >= 0.95
 
 
 # ---------------------------------------------------------------- unit checks
