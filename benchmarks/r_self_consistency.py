@@ -13,7 +13,7 @@ Usage (from the repository root; the R runs first, ~5-9 min per design on one co
     PYTHONPATH=$PWD python benchmarks/r_self_consistency.py ctc_n2_vs_n1 ctc_tumour_n2_vs_n1
 
 Prints one table: per design and pair, the refitted genes, the genes with p > 2x apart and significant
-(padj < 0.05) on one side only, those flipping significance, and r(log2FC) over baseMean >= 10.
+(padj < 0.05) on one side only, those flipping significance, r(log2FC) over baseMean >= 10 and the Jaccard index of the padj < 0.05 sets (all genes).
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, genes: pd.Index) -> dict:
     bad = ~within & (sig_a | sig_b)
     m = (a["baseMean"] >= 10) & a["log2FoldChange"].notna() & b.loc[a.index, "log2FoldChange"].notna()
     r = np.corrcoef(a.loc[m, "log2FoldChange"], b.loc[a.index[m], "log2FoldChange"])[0, 1]
-    return {"refitted": len(genes), "p>2x, sig. one side": int(bad.sum()), "sig. flips": int((sig_a != sig_b).sum()),
+    sa, sb = set(a.index[a["padj"] < 0.05]), set(b.index[b["padj"] < 0.05])
+    return {"Jaccard padj<0.05": len(sa & sb) / max(1, len(sa | sb)), "refitted": len(genes), "p>2x, sig. one side": int(bad.sum()), "sig. flips": int((sig_a != sig_b).sum()),
             "r(log2FC)": r, "examples": ", ".join(bad[bad].index[:4])}
 
 
