@@ -47,3 +47,8 @@ REPORT_FILE = "report.html"
 DE_FILE = "de_{contrast}.tsv"
 ENRICHMENT_FILE = "enrichment_{contrast}.tsv"
 PROVENANCE_SUFFIX = ".provenance.json"
+
+#: Default threshold of the tumour check (EPCAM+KRT8+KRT18+KRT19, counts per million of the library):
+#: one value for the library (``tl.epithelial``), the CLI option and ``dormsig run``'s config (the schema's
+#: default is tested against it).
+MIN_EPITHELIAL_CPM = 1000.0

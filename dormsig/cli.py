@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 
+from dormsig import _keys as K
 from dormsig._version import __version__
 from dormsig.cli_types import (
     DESIGN,
@@ -279,7 +280,7 @@ _TUMOUR_OPTIONS = (
                       "at --min-epithelial-cpm or more; the others are labelled no_tumour_rna. auto: not with "
                       "--cells or sample-sheet groups, log-scale data, or when < 5% hold such RNA (non-epithelial "
                       "tumours); none: use all."),
-    click.option("--min-epithelial-cpm", default=1000.0, show_default=True, type=Float(min=0),
+    click.option("--min-epithelial-cpm", default=K.MIN_EPITHELIAL_CPM, show_default=True, type=Float(min=0),
                  help="Threshold of the tumour check (counts per million of the library)."),
 )
 

@@ -114,7 +114,7 @@ def score_params(cfg: dict, ds: dict | None = None) -> tuple[dict, tuple[str, ..
 
 def _tumour(ds: dict) -> dict:
     """The dataset's tumour check (groups and calls use the same one)."""
-    return {"tumour_check": ds.get("tumour_check", "auto"), "min_epithelial_cpm": float(ds.get("min_epithelial_cpm", 1000))}
+    return {"tumour_check": ds.get("tumour_check", "auto"), "min_epithelial_cpm": float(ds.get("min_epithelial_cpm", K.MIN_EPITHELIAL_CPM))}
 
 
 def _tumour_args(args: list[str], ds: dict) -> None:

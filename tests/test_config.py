@@ -168,3 +168,18 @@ def test_plan_args_are_the_params_as_the_cli_parses_them(tmp_path):
     assert {("de", "design"), ("de", "inference"), ("groups", "by"), ("score", "cells"), ("enrich", "seed")} <= checked
 
 
+
+
+def test_tumour_check_threshold_is_one_default_everywhere():
+    """The schema, the CLI option and the library share one default (``_keys.MIN_EPITHELIAL_CPM``)."""
+    from click.testing import CliRunner
+
+    from dormsig import _keys as K
+    from dormsig.cli import cli
+    from dormsig.tl import epithelial
+
+    cfg = validate_config({"datasets": {"a": {"input": "x.csv"}}})
+    assert cfg["datasets"]["a"]["min_epithelial_cpm"] == K.MIN_EPITHELIAL_CPM
+    assert epithelial.MIN_CPM == K.MIN_EPITHELIAL_CPM
+    helptext = CliRunner().invoke(cli, ["score", "--help"], terminal_width=200).output
+    assert f"[default: {K.MIN_EPITHELIAL_CPM};" in " ".join(helptext.split())

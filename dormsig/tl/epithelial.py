@@ -41,7 +41,7 @@ from dormsig.tl._matrix import counts_source, iter_csr_chunks, linear_chunks
 
 #: Epithelial genes of breast-cancer cells (luminal keratins 8/18/19 and EPCAM, the CTC capture antigens).
 GENES = ("EPCAM", "KRT8", "KRT18", "KRT19")
-MIN_CPM = 1000.0
+MIN_CPM = K.MIN_EPITHELIAL_CPM
 N_NAMED = 5
 #: tumour_check values of :func:`dormsig.tl.rank`
 TUMOUR_CHECKS = ("auto", "epithelial", "none")
