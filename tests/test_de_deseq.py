@@ -205,3 +205,43 @@ def test_same_result_whatever_the_callers_blas_threads():
             out.append(deseq(adata.copy(), group_key="group_NOTCH2_high_vs_low", test="NOTCH2_high",
                              reference="NOTCH2_low", covariates=["patient"], layer=None, threads=2))
     pd.testing.assert_frame_equal(out[0], out[1], check_exact=True)
+
+
+def test_r_dataset_used_directly_runs_its_products_on_one_blas_thread(monkeypatch):
+    """Code that drives :class:`RDeseqDataSet` itself (pydeseq2's API) is outside ``de.deseq``'s pin: the initial
+    least squares, the means and R's trend fit pin one BLAS thread of their own. Whether 1 and 2 threads give
+    other bits depends on the CPU (they did on an AMD EPYC, not on an Intel Xeon), so this checks the pin where
+    those products run, with the caller at 2 BLAS threads, and that the fit is the same either way."""
+    import warnings
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from dormsig.de import r_dds, r_inference
+
+    seen = []
+
+    def spy(func):
+        def wrapped(*args, **kwargs):
+            seen.append((func.__name__, [m["num_threads"] for m in threadpool_info() if m["user_api"] == "blas"]))
+            return func(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(r_inference, "_initial_beta", spy(r_inference._initial_beta))
+    monkeypatch.setattr(r_dds, "r_parametric_trend", spy(r_dds.r_parametric_trend))
+    ref = DATA / "r_reference"
+    counts = pd.read_csv(ref / "ctc_counts.csv.gz", index_col=0).T
+    counts = counts[counts.sum(axis=0).sort_values(ascending=False).index[:2000]]
+    coldata = pd.read_csv(ref / "ctc_coldata.csv", index_col=0).loc[counts.index]
+    out = []
+    for blas in (2, 1):
+        with threadpool_limits(limits=blas, user_api="blas"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dds = r_dds.RDeseqDataSet(counts=counts, metadata=coldata, design="~ patient + group_NOTCH2_high_vs_low",
+                                      inference=r_inference.RInference(threads=2), quiet=True)
+            dds.deseq2()
+        out.append((dds.varm["LFC"].copy(), dds.var["dispersions"].to_numpy().copy()))
+    names = {name for name, _ in seen}
+    assert names == {"_initial_beta", "r_parametric_trend"}
+    assert all(threads and set(threads) == {1} for _, threads in seen), seen
+    pd.testing.assert_frame_equal(out[0][0], out[1][0], check_exact=True)
+    np.testing.assert_array_equal(out[0][1], out[1][1])

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from pydeseq2 import dds as _pd_dds
 from pydeseq2.dds import DeseqDataSet
+from threadpoolctl import threadpool_limits
 
 from dormsig.de.r_inference import RInference
 
@@ -230,7 +231,9 @@ class RDeseqDataSet(DeseqDataSet):
             return
         if "genewise_dispersions" not in self.var:
             self.fit_genewise_dispersions()
-        if r_parametric_trend(self):
+        with threadpool_limits(limits=1, user_api="blas"):  # as RInference.fit_glm: results whatever the caller's
+            fitted = r_parametric_trend(self)
+        if fitted:
             self.uns["trend_method"] = "R parametricDispersionFit"
         else:
             super().fit_dispersion_trend(vst)

@@ -176,6 +176,14 @@ class RInference(FastInference):
         log scale covariance with floored means), ``mu`` (samples x genes, unfloored), ``hat``
         (samples x genes), ``iterations``, ``optim`` (bool) and ``converged`` (bool).
         """
+        # One BLAS thread for the products outside the kernels too (the initial least squares and the
+        # means): OpenBLAS splits them differently with 1 or 2 threads, and genes refitted along flat
+        # likelihoods amplify those last bits, so the caller's OPENBLAS_NUM_THREADS would change results.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._fit_glm(counts, size_factors, design_matrix, disp, min_mu)
+
+    def _fit_glm(self, counts: np.ndarray, size_factors: np.ndarray, design_matrix: np.ndarray,
+                 disp: np.ndarray, min_mu: float) -> dict[str, np.ndarray]:
         y = np.ascontiguousarray(np.asarray(counts, dtype=np.float64).T)
         x = np.ascontiguousarray(np.asarray(design_matrix, dtype=np.float64))
         nf = np.asarray(size_factors, dtype=np.float64)
