@@ -15,11 +15,12 @@ read of the matrix in the same chunks:
 ``read_raw``        read the ``data``/``indices`` arrays only, with h5py/zarr (the floor of any reader)
 ``read_backed``     rows through anndata's backed reader (``sparse_dataset``), CSR chunks, no kernels
 ``read_dormsig``    rows through dormsig's chunk reader (h5ad CSR: memory maps of the file's in-order runs,
-                    MAP_POPULATE; h5py slices where the layout breaks), no kernels
+                    MAP_POPULATE; h5py slices where the layout breaks; zarr CSR in a local store: chunk files
+                    decoded with numcodecs, two at a time), no kernels
 ``read_h5py``       as ``read_dormsig`` with every block copied by h5py (``_matrix.MAP_H5AD = False``)
 ``backed_serial``   UCell, one process (2 numba threads), reading and kernels one after the other
 ``backed_anndata``  UCell, one process, read-ahead thread, chunks read by anndata (the route before the raw read)
-``backed``          UCell, one process, read-ahead thread, chunks mapped (h5ad) or read by anndata (zarr)
+``backed``          UCell, one process, read-ahead thread, chunks mapped (h5ad) or decoded by dormsig (zarr)
 ``backed_h5py``     as ``backed`` with h5ad chunks copied by h5py (the route before the memory maps)
 ``cluster``         UCell as a dask graph on LocalCluster(2 workers x 1 thread), ``read_elem_lazy``
 
@@ -197,13 +198,13 @@ def worker(mode: str, store: Path) -> dict:
             total += group["X"]["data"][a:b].size + group["X"]["indices"][a:b].size
     elif mode in ("read_backed", "read_dormsig", "read_h5py"):
         _matrix.PREFETCH = False
-        _matrix.RAW_H5AD = mode != "read_backed"
+        _matrix.RAW_H5AD = _matrix.RAW_ZARR = mode != "read_backed"
         _matrix.MAP_H5AD = mode == "read_dormsig"
         for _ in _matrix.iter_csr_chunks(sparse_dataset(group["X"]), CHUNK):
             pass
     elif mode in ("backed", "backed_serial", "backed_anndata", "backed_h5py"):
         _matrix.PREFETCH = mode != "backed_serial"
-        _matrix.RAW_H5AD = mode != "backed_anndata"
+        _matrix.RAW_H5AD = _matrix.RAW_ZARR = mode != "backed_anndata"
         _matrix.MAP_H5AD = mode in ("backed", "backed_serial")
         scores = score_matrix(sparse_dataset(group["X"]), sets, method="ucell", chunk_size=CHUNK, threads=2)
         res["checksum"] = _digest(scores.to_numpy())

@@ -6,7 +6,8 @@ instead of going through anndata's row slicing. The references here are independ
 reader: anndata's own ``X[start:stop]`` (every block equal, array for array) and in-memory
 scoring of the same matrix (bit for bit). Real cells: the oligodendroglioma Smart-seq2 matrix
 (Tirosh et al. 2016) as log1p float32, and the Aceto 2014 CTC integer counts (tests/data/score),
-written with anndata's own writer. Dense ``X`` and zarr stores keep anndata's route.
+written with anndata's own writer. Dense and CSC ``X`` keep anndata's route; zarr stores have their own
+reader (tests/test_zarr_raw_read.py).
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def test_tl_score_on_backed_h5ad_uses_raw_read(files, monkeypatch):
     np.testing.assert_array_equal(backed.obsm["dormsig_scores"].to_numpy(), memory.obsm["dormsig_scores"].to_numpy())
 
 
-def test_zarr_and_csc_keep_anndata_route(files, tmp_path, monkeypatch):
+def test_zarr_and_csc_do_not_take_the_h5ad_reader(files, tmp_path, monkeypatch):
     import zarr
     from anndata.io import sparse_dataset
 
