@@ -979,6 +979,9 @@ def demo_cmd(out, threads, force):
     """
     from dormsig.pipeline import demo_config, run_pipeline
 
+    # a new user otherwise waits minutes in silence on the first run: numba compiles the kernels once per install
+    _say("dormsig demo: about a minute on 2 cores; the first run after an install also compiles dormsig's "
+         "numba kernels (about two minutes, once)", err=True)
     reports = run_pipeline(demo_config(), out, force=force, threads=threads,
                            plan=click.get_current_context().meta.get(PLAN))
     for path in reports:
