@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -229,9 +230,9 @@ class _H5CSRReader:
 class _ZarrCSRReader:
     """Rows ``start:stop`` of anndata's CSR layout in a zarr group on a local disk, as a CSR matrix.
 
-    zarr's own reader spends about 2.5x the CPU of the decompression itself on a slice (measured on 1M
-    cells: 45 CPU s to read 11.7 GB of zstd chunks that numcodecs decodes in 18), and on a 2-core machine
-    that CPU is what the kernels need. Here each chunk file of ``data``/``indices`` is read and decoded
+    zarr's own reader spends about twice the CPU of the decompression itself on a slice (1M cells, 11.7 GB
+    of zstd chunks: 36-46 CPU s, against ~18 for numcodecs alone), and on a 2-core machine that CPU is what
+    the kernels need. Here each chunk file of ``data``/``indices`` is read and decoded
     with the numcodecs codec the array's metadata names, two chunks at a time, and the chunk a block
     ends in is kept for the next block. Only plain layouts are read this way: a ``LocalStore``, one
     compressor (zarr v2: Blosc, Zstd, GZip, no filters; v3: ``bytes`` then ``blosc``/``zstd``/``gzip``),
@@ -239,7 +240,7 @@ class _ZarrCSRReader:
     through anndata. A chunk file that is absent holds the fill value (zarr does not write empty chunks).
     """
 
-    _V3 = {"zstd": "zstd", "blosc": "blosc", "gzip": "gzip"}
+    _V3 = ("zstd", "blosc", "gzip")
 
     def __init__(self, group, shape: tuple[int, int], arrays: dict):
         self.n_cols = shape[1]
@@ -265,8 +266,6 @@ class _ZarrCSRReader:
 
     @classmethod
     def _plan(cls, arr) -> tuple | None:
-        from pathlib import Path
-
         import numcodecs
 
         root = getattr(arr.store, "root", None)
