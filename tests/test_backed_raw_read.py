@@ -79,9 +79,9 @@ class _Spy:
         self.calls = 0
         original = _matrix._H5CSRReader.__call__
 
-        def call(reader, start, stop):
+        def call(reader, start, stop, *slot):
             self.calls += 1
-            return original(reader, start, stop)
+            return original(reader, start, stop, *slot)
 
         monkeypatch.setattr(_matrix._H5CSRReader, "__call__", call)
 
@@ -246,3 +246,28 @@ def test_files_with_a_user_block_or_external_storage_read_right(tmp_path):
     assert reader.runs["data"] is None and reader.runs["indices"] is not None
     blocks = list(_matrix.iter_csr_chunks(backed.X, 100))
     assert (sp.vstack([b for _, _, b in blocks]).tocsr() != x).nnz == 0
+
+
+def test_iter_chunks_reuse_on_h5py_reads(files, tmp_path, monkeypatch):
+    """``reuse=True`` on the h5py route (integer counts converted by HDF5, a gzip file): blocks equal the
+    fresh-buffer ones while held, block k+2 mostly reuses block k's memory; mapped arrays are never overwritten."""
+    counts_path, counts = files["csr_int_counts"]
+    path, X = files["csr_float32"]
+    gz = tmp_path / "gzip.h5ad"
+    ad.read_h5ad(path).write_h5ad(gz, compression="gzip")
+    for p, m in ((counts_path, counts), (gz, X)):
+        backed = ad.read_h5ad(p, backed="r").X
+        fresh = [blk.copy() for _, _, blk in _matrix.iter_csr_chunks(backed, _chunk(m) // 3)]
+        held, shared, pairs = [], 0, 0
+        for k, (_, _, blk) in enumerate(_matrix.iter_csr_chunks(backed, _chunk(m) // 3, reuse=True)):
+            assert (blk != fresh[k]).nnz == 0
+            held.append(blk)
+            if k >= 2 and blk.nnz and held[k - 2].nnz:
+                pairs += 1
+                shared += np.shares_memory(blk.data, held[k - 2].data)
+        assert len(held) > 3
+        if p == counts_path:  # scipy copies a view under half its buffer (the gzip file's sparse rows), so not there
+            assert pairs > 2 and shared >= pairs / 2  # a slot grows when a block is larger
+    backed = ad.read_h5ad(path, backed="r").X
+    blocks = list(_matrix.iter_csr_chunks(backed, _chunk(X), reuse=True))
+    assert all(_mapped(b.data) for _, _, b in blocks if b.nnz)  # mapped: nothing to reuse, nothing overwritten

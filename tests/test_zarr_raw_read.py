@@ -135,3 +135,41 @@ def test_layouts_it_cannot_decode_go_through_anndata(tmp_path):
         assert _matrix._ZarrCSRReader.of(backed) is None, name
         got = score_matrix(backed, sets, method="ucell", chunk_size=50).to_numpy()
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("which", ["oligo_float32", "aceto_int_counts"])
+def test_reused_buffers_give_anndata_blocks_in_any_order(tmp_path, which):
+    """Blocks decoded into the two reusable slots equal anndata's, read in order (the scoring loop), backwards
+    and at random (the kept chunk and the spare chunk buffers must not leak one block into another)."""
+    X = _oligo() if which == "oligo_float32" else _aceto()
+    backed = _backed(_write(tmp_path / "x.zarr", X, 3, None))
+    reader = _matrix._ZarrCSRReader.of(backed)
+    n = X.shape[0]
+    bounds = [(s, min(s + 23, n)) for s in range(0, n, 23)]
+    rng = np.random.default_rng(3)
+    orders = [range(len(bounds)), range(len(bounds) - 1, -1, -1), rng.permutation(len(bounds))]
+    for order in orders:
+        for k, i in enumerate(order):
+            start, stop = bounds[i]
+            got, ref = reader(start, stop, k % 2), backed[start:stop]
+            np.testing.assert_array_equal(got.indptr, ref.indptr)
+            np.testing.assert_array_equal(got.indices, ref.indices)
+            np.testing.assert_array_equal(got.data, ref.data.astype(got.data.dtype))
+
+
+def test_iter_chunks_reuse_overwrites_two_blocks_later_and_stays_equal(tmp_path):
+    """``reuse=True``: block k+2 lies in block k's memory (the point of it; a slot grows when a block is
+    larger, so most, not all), and every block equals the fresh-buffer block while the caller holds it,
+    with and without read-ahead."""
+    X = _aceto()
+    backed = _backed(_write(tmp_path / "x.zarr", X, 3, None))
+    fresh = [(a, b, blk.copy()) for a, b, blk in _matrix.iter_csr_chunks(backed, 3)]
+    for prefetch in (True, False):
+        held, shared = [], 0
+        for k, (start, stop, blk) in enumerate(_matrix.iter_csr_chunks(backed, 3, prefetch=prefetch, reuse=True)):
+            assert (start, stop) == fresh[k][:2]
+            assert (blk != fresh[k][2]).nnz == 0
+            held.append(blk)
+            if k >= 2:
+                shared += np.shares_memory(blk.data, held[k - 2].data) and np.shares_memory(blk.indices, held[k - 2].indices)
+        assert len(held) == len(fresh) > 3 and shared >= (len(held) - 2) / 2
