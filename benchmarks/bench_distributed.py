@@ -23,6 +23,7 @@ read of the matrix in the same chunks:
 ``backed``          UCell, one process, read-ahead thread, chunks mapped (h5ad) or decoded by dormsig (zarr)
 ``backed_h5py``     as ``backed`` with h5ad chunks copied by h5py (the route before the memory maps)
 ``cluster``         UCell as a dask graph on LocalCluster(2 workers x 1 thread), ``read_elem_lazy``
+``cluster_dormsig`` as ``cluster``, the zarr blocks decoded in the tasks (``dormsig score --scheduler``'s route)
 
 A mode with the suffix ``_cold`` (e.g. ``read_raw_cold``) first drops the store's files from the
 page cache (``posix_fadvise(DONTNEED)``, this store only), so it reads from disk; other modes read
@@ -53,7 +54,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 MODES = ("read_raw", "read_backed", "backed_serial", "backed", "cluster")
-SCORING = ("backed", "backed_serial", "backed_anndata", "backed_h5py", "cluster")
+SCORING = ("backed", "backed_serial", "backed_anndata", "backed_h5py", "cluster", "cluster_dormsig")
 CHUNK = 20_000
 
 
@@ -177,6 +178,7 @@ def worker(mode: str, store: Path) -> dict:
     import zarr
     from anndata.io import sparse_dataset
 
+    from dormsig.io.chunks import lazy_zarr_csr
     from dormsig.tl import _matrix, score_matrix
 
     label, cold = mode, mode.endswith("_cold")
@@ -208,14 +210,17 @@ def worker(mode: str, store: Path) -> dict:
         _matrix.MAP_H5AD = mode in ("backed", "backed_serial")
         scores = score_matrix(sparse_dataset(group["X"]), sets, method="ucell", chunk_size=CHUNK, threads=2)
         res["checksum"] = _digest(scores.to_numpy())
-    elif mode == "cluster":
+    elif mode in ("cluster", "cluster_dormsig"):
         import dask
         from anndata.experimental import read_elem_lazy
         from distributed import Client, LocalCluster
 
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="4GiB",
                           dashboard_address=None) as cluster, Client(cluster) as client:
-            lazy = read_elem_lazy(group["X"], chunks=(CHUNK, n_genes))
+            # cluster: anndata's lazy reader; cluster_dormsig: the chunk files decoded in the tasks (zarr only)
+            lazy = lazy_zarr_csr(group["X"], CHUNK) if mode == "cluster_dormsig" else None
+            if lazy is None:
+                lazy = read_elem_lazy(group["X"], chunks=(CHUNK, n_genes))
             score_matrix(lazy[:CHUNK], sets, method="ucell")  # workers import dormsig and load the kernels
             client.run(lambda: __import__("gc").collect())
             t, c = time.perf_counter(), time.process_time()

@@ -525,7 +525,9 @@ def _score(path: Path, method, signatures, index_name, threads, seed, backed, da
     if scheduler is not None:
         if backed:
             raise InputError("--backed and --scheduler exclude each other: --scheduler reads the store lazily itself")
-        adata = _read_dask(path)
+        from dormsig.io.lazy import read_lazy
+
+        adata = read_lazy(path)
     elif backed:
         if path.suffix != ".h5ad":
             raise InputError("--backed needs an .h5ad file", path=path)
@@ -538,50 +540,6 @@ def _score(path: Path, method, signatures, index_name, threads, seed, backed, da
     params = adata.uns["dormsig"]["score"]["params"]
     if params.get("method_requested") == "auto":
         log.info("scoring with %s (%s)", params["method"], str(params["method_reason"]).split(";")[0])
-    return adata
-
-
-#: Rows per dask block when --scheduler reads a store (one task each; ~150 MB of a 10x-like CSR block)
-DASK_CHUNK_ROWS = 10_000
-
-
-def _read_dask(path: Path):
-    """A zarr store or .h5ad as an AnnData whose X (and counts layer) are dask arrays (anndata's lazy reader)."""
-    import anndata as ad
-
-    from dormsig.io.singlecell import check_names
-
-    try:
-        from anndata.experimental import read_elem_lazy
-        from anndata.io import read_elem
-    except ImportError:
-        raise InputError(f"--scheduler needs anndata >= 0.12 (read_elem_lazy), found {ad.__version__}; "
-                         "pip install 'dormsig[dask]'") from None
-
-    is_zarr = path.is_dir()
-    if not is_zarr and path.suffix != ".h5ad":
-        raise InputError("--scheduler reads a zarr store (directory) or an .h5ad file", path=path)
-    try:
-        if is_zarr:
-            import zarr
-
-            store = zarr.open_group(str(path), mode="r")
-        else:
-            import h5py
-
-            store = h5py.File(path, "r")  # kept open: the dask tasks read the path, this handle reads obs/var
-        n_vars = len(read_elem(store["var"]))
-        adata = ad.AnnData(obs=read_elem(store["obs"]), var=read_elem(store["var"]),
-                           uns=read_elem(store["uns"]) if "uns" in store else {})
-        adata.X = read_elem_lazy(store["X"], chunks=(DASK_CHUNK_ROWS, n_vars))
-        if "layers" in store and "counts" in store["layers"]:
-            adata.layers["counts"] = read_elem_lazy(store["layers"]["counts"], chunks=(DASK_CHUNK_ROWS, n_vars))
-    except DormsigError:
-        raise
-    except Exception as exc:
-        raise InputError(f"cannot read the store lazily ({type(exc).__name__}: {str(exc).splitlines()[0][:100]})",
-                         path=path) from None
-    check_names(adata, path)
     return adata
 
 

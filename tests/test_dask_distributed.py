@@ -40,9 +40,14 @@ def store(tmp_path_factory) -> tuple[ad.AnnData, Path]:
     return adata, path
 
 
-def _lazy(path: Path) -> ad.AnnData:
+def _lazy(path: Path, route: str = "anndata") -> ad.AnnData:
     from anndata.experimental import read_elem_lazy
     from anndata.io import read_elem
+
+    if route == "dormsig":  # the chunk files decoded in the tasks (dormsig score --scheduler)
+        from dormsig.io.lazy import read_lazy
+
+        return read_lazy(path, chunk_rows=ROWS)
 
     g = zarr.open_group(str(path), mode="r")
     adata = ad.AnnData(obs=read_elem(g["obs"]), var=read_elem(g["var"]))
@@ -50,11 +55,11 @@ def _lazy(path: Path) -> ad.AnnData:
     return adata
 
 
-@pytest.mark.parametrize("method", ["ucell", "singscore"])
-def test_local_cluster_scores_equal_in_memory(store, method):
+@pytest.mark.parametrize(("method", "route"), [("ucell", "anndata"), ("singscore", "anndata"), ("ucell", "dormsig")])
+def test_local_cluster_scores_equal_in_memory(store, method, route):
     mem, path = store
     mem = mem.copy()
-    lazy = _lazy(path)
+    lazy = _lazy(path, route)
     assert lazy.X.numblocks == (5, 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -67,8 +72,12 @@ def test_local_cluster_scores_equal_in_memory(store, method):
             with distributed.get_task_stream(client) as stream:
                 score(lazy, _gmt(), method=method, index=None)
             blocks = [t for t in stream.data if "_score_block" in str(t["key"])]
+            reads = [t for t in stream.data if "dormsig-zarr-rows" in str(t["key"])]
     assert len(blocks) == 5  # one task per row block, run on the cluster's worker processes
     assert {t["worker"] for t in blocks} <= cluster_workers and len(cluster_workers) == 2
+    if route == "dormsig":  # the blocks were decoded on the workers too
+        # each block read once per pass over the matrix (gene detection, then the scores)
+        assert len({str(t["key"]) for t in reads}) == 5 and {t["worker"] for t in reads} <= cluster_workers
     for key in mem.obsm:
         pd.testing.assert_frame_equal(lazy.obsm[key], mem.obsm[key], check_exact=True)
     np.testing.assert_equal(lazy.uns["dormsig"]["score"]["floor"], mem.uns["dormsig"]["score"]["floor"])

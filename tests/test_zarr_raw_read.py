@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from dormsig.io.chunks import lazy_zarr_csr
 from dormsig.tl import _matrix, score_matrix
 
 zarr = pytest.importorskip("zarr")
@@ -173,3 +174,39 @@ def test_iter_chunks_reuse_overwrites_two_blocks_later_and_stays_equal(tmp_path)
             if k >= 2:
                 shared += np.shares_memory(blk.data, held[k - 2].data) and np.shares_memory(blk.indices, held[k - 2].indices)
         assert len(held) == len(fresh) > 3 and shared >= (len(held) - 2) / 2
+
+
+@pytest.mark.parametrize(("fmt", "compressor"), [(2, None), (3, None), (3, "gzip")])
+@pytest.mark.parametrize("which", ["oligo_float32", "aceto_int_counts"])
+def test_lazy_zarr_blocks_equal_anndata_lazy_blocks(tmp_path, fmt, compressor, which):
+    """The dask route (``dormsig score --scheduler``, ``dormsig.io.lazy.read_lazy``): blocks decoded in the
+    tasks equal anndata's ``read_elem_lazy`` blocks (integer counts as float64, as the kernels take them)."""
+    pytest.importorskip("dask")
+    from anndata.experimental import read_elem_lazy
+
+    X = _oligo() if which == "oligo_float32" else _aceto()
+    path = _write(tmp_path / "x.zarr", X, fmt, compressor)
+    group = zarr.open_group(str(path), mode="r")["X"]
+    lazy = lazy_zarr_csr(group, 13)
+    assert lazy is not None and lazy.numblocks == (-(-X.shape[0] // 13), 1)
+    assert any(str(k[0] if isinstance(k, tuple) else k).startswith("dormsig-zarr-rows") for k in lazy.__dask_graph__())
+    ref = read_elem_lazy(group, chunks=(13, X.shape[1]))
+    for got, want in zip(lazy.to_delayed()[:, 0], ref.to_delayed()[:, 0], strict=True):
+        got, want = got.compute(scheduler="threads"), want.compute()
+        np.testing.assert_array_equal(got.indptr, want.indptr)
+        np.testing.assert_array_equal(got.indices, want.indices)
+        np.testing.assert_array_equal(got.data, want.data.astype(got.data.dtype))
+    whole = lazy.compute(scheduler="threads")  # blocks read at once in threads: one reader each, nothing shared
+    assert (whole != sp.csr_matrix(X, dtype=whole.dtype)).nnz == 0
+
+
+def test_lazy_zarr_other_layouts_left_to_anndata(tmp_path):
+    from anndata.io import write_elem
+
+    X = _oligo()
+    group = zarr.open_group(str(tmp_path / "sharded.zarr"), mode="w", zarr_format=3)
+    write_elem(group, "X", X, dataset_kwargs={"chunks": (CHUNK,), "shards": (4 * CHUNK,)})
+    assert lazy_zarr_csr(zarr.open_group(str(tmp_path / "sharded.zarr"), mode="r")["X"], 13) is None
+    dense = zarr.open_group(str(tmp_path / "dense.zarr"), mode="w", zarr_format=3)
+    write_elem(dense, "X", X.toarray())
+    assert lazy_zarr_csr(zarr.open_group(str(tmp_path / "dense.zarr"), mode="r")["X"], 13) is None

@@ -26,6 +26,7 @@ from dormsig.io.detect import (
     detect_format,
     normalise_format,
 )
+from dormsig.io.lazy import read_lazy
 from dormsig.io.samplesheet import join_sample_sheet, read_sample_sheet
 from dormsig.io.shapes import check_species
 from dormsig.io.tables import ORIENTATIONS
@@ -46,6 +47,7 @@ __all__ = [
     "check_output",
     "detect_format",
     "read",
+    "read_lazy",
     "read_sample_sheet",
     "read_summary",
     "write_h5ad",
