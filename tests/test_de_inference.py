@@ -186,6 +186,20 @@ def test_ctc_matches_pydeseq2() -> None:
     gw_f, gw_d = fdds.var["genewise_dispersions"], ddds.var["genewise_dispersions"]
     same = np.abs(gw_f / gw_d - 1) < 1e-4
     assert same.mean() >= 0.95 and (~same).sum() <= 4
+    # Where they differ, FastInference's dispersion is the better optimum of PyDESeq2's own objective (Cox-Reid
+    # adjusted NB likelihood at the same means): measured here, ATOX1 99.163 vs 100.761 and BTN3A2 102.642 vs
+    # 103.081 (neither optimiser reaches the grid minimum on these flat likelihoods: alpha 11.7 and 7.65).
+    x = fdds.obsm["design_matrix"].to_numpy(float)
+    np.testing.assert_allclose(fdds.layers["_mu_hat"], ddds.layers["_mu_hat"], rtol=1e-10)  # same means
+    for j in np.flatnonzero(~same.to_numpy()):
+        y, mu = counts.iloc[:, j].to_numpy(float), fdds.layers["_mu_hat"][:, j]
+
+        def loss(a: float, y=y, mu=mu) -> float:
+            return pd_utils.nb_nll(y, mu, a) + 0.5 * np.linalg.slogdet((x.T * (mu / (1 + mu * a))) @ x)[1]
+
+        # (on another CPU other genes may differ: never worse than PyDESeq2's optimum beyond 1e-6 relative)
+        ref = loss(gw_d.iloc[j])
+        assert loss(gw_f.iloc[j]) <= ref + 1e-6 * abs(ref), (counts.columns[j], gw_f.iloc[j], gw_d.iloc[j])
     assert spearmanr(f.pvalue[ok & same], d.pvalue[ok & same])[0] >= 0.999
     assert np.nanquantile(np.abs(f.log2FoldChange - d.log2FoldChange), 0.9) < 1e-6
     rel_p = np.abs(np.log(f.pvalue[ok]) - np.log(d.pvalue[ok]))
