@@ -202,7 +202,7 @@ def worker(mode: str, store: Path) -> dict:
         _matrix.PREFETCH = False
         _matrix.RAW_H5AD = _matrix.RAW_ZARR = mode != "read_backed"
         _matrix.MAP_H5AD = mode == "read_dormsig"
-        for _ in _matrix.iter_csr_chunks(sparse_dataset(group["X"]), CHUNK, reuse=True):  # as the scorers read
+        for _ in _matrix.iter_csr_chunks(sparse_dataset(group["X"]), CHUNK):
             pass
     elif mode in ("backed", "backed_serial", "backed_anndata", "backed_h5py"):
         _matrix.PREFETCH = mode != "backed_serial"

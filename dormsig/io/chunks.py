@@ -7,14 +7,18 @@
   metadata names (plain layouts only; other layouts are read through anndata by the callers).
 - :func:`lazy_zarr_csr`: such a zarr matrix as a dask array whose tasks decode their own rows.
 
-Both readers can write a block into one of two reusable buffers (``slot``), for callers that are done
-with a block when they ask for the one after the next (``dormsig.tl._matrix.iter_csr_chunks(reuse=True)``).
+Blocks that are copied or decoded (not memory-mapped) are written into memory taken from :data:`BLOCKS`,
+which gets it back once the block's arrays (and every view of them) are gone: a loop that drops each
+block before it reads the one after the next, as the scoring loops and dask workers do, reuses a few
+buffers instead of having the kernel zero fresh pages for every block (at 1M cells as much CPU as a
+quarter of the decompression). Blocks a caller keeps are never overwritten.
 """
 
 from __future__ import annotations
 
 import mmap
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +30,50 @@ from dormsig.errors import InputError
 #: Memory-map in-order, uncompressed ``.h5ad`` arrays instead of copying them with h5py (POSIX only); the
 #: default of ``H5CSRReader(map_files=None)``
 MAP_H5AD = hasattr(mmap, "MAP_SHARED")
+
+
+class BlockMemory:
+    """Memory for blocks read from disk, reused once the arrays made on it are gone.
+
+    :meth:`take` returns an array on a pooled ``bytearray``; when that array and every view of it are
+    garbage (CPython frees them as the last reference goes), the bytearray comes back here. Views of a
+    ``numpy.frombuffer`` array keep that array alive (their ``base``), so memory is never handed out
+    twice while in use. At most ``keep`` idle buffers are held; thread-safe (dask worker threads).
+    """
+
+    def __init__(self, keep: int = 6) -> None:
+        self.keep = keep
+        self._idle: list[bytearray] = []
+        self._lock = threading.Lock()
+
+    def take(self, n: int, dtype: np.dtype) -> np.ndarray:
+        """An uninitialised-in-effect array of ``n`` elements of ``dtype`` (contents are a previous block's)."""
+        dtype = np.dtype(dtype)
+        nbytes = max(n * dtype.itemsize, 1)
+        raw = None
+        with self._lock:
+            fits = [k for k, b in enumerate(self._idle) if len(b) >= nbytes]
+            if fits:
+                raw = self._idle.pop(min(fits, key=lambda k: len(self._idle[k])))
+        if raw is None:
+            raw = bytearray(nbytes + nbytes // 4)  # a quarter more: the next block may be a little larger
+        out = np.frombuffer(raw, dtype=dtype, count=n)
+        weakref.finalize(out, self._give, raw)
+        return out
+
+    def _give(self, raw: bytearray) -> None:
+        with self._lock:
+            self._idle.append(raw)
+            if len(self._idle) > self.keep:  # let the smallest go
+                self._idle.pop(min(range(len(self._idle)), key=lambda k: len(self._idle[k])))
+
+    def idle_bytes(self) -> int:
+        with self._lock:
+            return sum(len(b) for b in self._idle)
+
+
+#: The process's pool of block memory (readers of every matrix share it)
+BLOCKS = BlockMemory()
 
 
 def h5ad_csr_group(X):
@@ -59,14 +107,13 @@ class H5CSRReader:
         kind = self.data.dtype
         self.dtype = kind if kind in (np.float32, np.float64) else np.dtype(np.float64)
         self.path = group.file.filename
-        self.buffers: dict[tuple, np.ndarray] = {}  # (slot, array) -> block buffer, reused per slot
         self.runs = {name: _file_runs(ds) if map_files and (name == "indices" or ds.dtype == self.dtype) else None
                      for name, ds in (("data", self.data), ("indices", self.indices))}
 
-    def __call__(self, start: int, stop: int, slot: int | None = None) -> sp.csr_matrix:
+    def __call__(self, start: int, stop: int) -> sp.csr_matrix:
         a, b = int(self.indptr[start]), int(self.indptr[stop])
-        data = self._stretch("data", self.data, self.dtype, a, b, slot)
-        indices = self._stretch("indices", self.indices, self.indices.dtype, a, b, slot)
+        data = self._stretch("data", self.data, self.dtype, a, b)
+        indices = self._stretch("indices", self.indices, self.indices.dtype, a, b)
         indptr = self.indptr[start:stop + 1] - a
         return sp.csr_matrix((data, indices, indptr), shape=(stop - start, self.n_cols), copy=False)
 
@@ -86,13 +133,13 @@ class H5CSRReader:
             out += [(a, b) for a, b in zip([start, *inner], [*inner, stop], strict=True)]
         return out
 
-    def _stretch(self, name: str, ds, dtype: np.dtype, a: int, b: int, slot: int | None) -> np.ndarray:
+    def _stretch(self, name: str, ds, dtype: np.dtype, a: int, b: int) -> np.ndarray:
         runs = self.runs[name]
         if runs is not None and b > a:
             k = int(np.searchsorted(runs[:, 0], a, side="right")) - 1
             if k >= 0 and b <= runs[k, 1]:  # within one run of in-order bytes: map it
                 return _map_array(self.path, int(runs[k, 2]), np.dtype(dtype), a - int(runs[k, 0]), b - int(runs[k, 0]))
-        out = _buffer(self.buffers, (slot, name), b - a, dtype)[:b - a] if slot is not None else np.empty(b - a, dtype)
+        out = BLOCKS.take(b - a, dtype)
         if b > a:
             ds.read_direct(out, np.s_[a:b])
         return out
@@ -121,7 +168,6 @@ class ZarrCSRReader:
         self.dtype = kind if kind in (np.float32, np.float64) else np.dtype(np.float64)
         self.cache: dict[str, tuple[int, np.ndarray]] = {}
         self.spares: dict[str, list[np.ndarray]] = {}  # chunk-sized buffers free for straddling chunks
-        self.buffers: dict[tuple, np.ndarray] = {}  # (slot, array) -> block buffer, reused per slot
 
     @classmethod
     def of(cls, X) -> ZarrCSRReader | None:
@@ -179,20 +225,17 @@ class ZarrCSRReader:
         fill = md.fill_value if md.fill_value is not None else 0
         return (Path(root) / arr.path, int(arr.chunks[0]), dtype, codec, fill, md.encode_chunk_key)
 
-    def __call__(self, start: int, stop: int, slot: int | None = None) -> sp.csr_matrix:
+    def __call__(self, start: int, stop: int) -> sp.csr_matrix:
         a, b = int(self.indptr[start]), int(self.indptr[stop])
         # two decoders (numcodecs releases the GIL while it decompresses); made per block, so none outlives it.
         # Both arrays' chunks are queued before any is awaited, so neither decoder waits at the switch.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="dormsig-decode") as pool:
-            plans = {name: self._submit(pool, name, a, b, slot) for name in ("data", "indices")}
+            plans = {name: self._submit(pool, name, a, b) for name in ("data", "indices")}
             data, indices = (self._gather(name, *plans[name]) for name in ("data", "indices"))
-        if data.dtype != self.dtype:  # integer counts: float as _to_csr would make them
-            if slot is None:
-                data = data.astype(self.dtype)
-            else:
-                conv = _buffer(self.buffers, (slot, "data_float"), b - a, self.dtype)[:b - a]
-                np.copyto(conv, data, casting="unsafe")
-                data = conv
+        if data.dtype != self.dtype:  # integer counts: float, as the kernels take them
+            conv = BLOCKS.take(b - a, self.dtype)
+            np.copyto(conv, data, casting="unsafe")
+            data = conv
         indptr = self.indptr[start:stop + 1] - a
         return sp.csr_matrix((data, indices, indptr), shape=(stop - start, self.n_cols), copy=False)
 
@@ -207,11 +250,11 @@ class ZarrCSRReader:
         codec.decode(raw, out=out)
         return out
 
-    def _submit(self, pool: ThreadPoolExecutor, name: str, a: int, b: int, slot: int | None) -> tuple:
-        """Queue the decoding of elements ``a:b`` of ``name``: into the slot's buffer (kept for the next use of
-        the slot) or a new array; chunks that straddle the block's ends go to chunk-sized spare buffers."""
+    def _submit(self, pool: ThreadPoolExecutor, name: str, a: int, b: int) -> tuple:
+        """Queue the decoding of elements ``a:b`` of ``name`` into block memory; chunks that straddle the
+        block's ends go to chunk-sized spare buffers."""
         size, dtype = self.arrays[name][1], self.arrays[name][2]
-        out = _buffer(self.buffers, (slot, name), b - a, dtype)[:b - a] if slot is not None else np.empty(b - a, dtype)
+        out = BLOCKS.take(b - a, dtype)
         if b <= a:
             return out, a, b, {}
         first, last = a // size, (b - 1) // size
@@ -256,15 +299,6 @@ class ZarrCSRReader:
         pool = self.spares.setdefault(name, [])
         size, dtype = self.arrays[name][1], self.arrays[name][2]
         return pool.pop() if pool else np.empty(size, dtype=dtype)
-
-
-def _buffer(buffers: dict, key: tuple, n: int, dtype: np.dtype) -> np.ndarray:
-    """A reusable array of at least ``n`` elements under ``key`` (when too small, regrown to the larger of
-    twice its size and ``n`` and a quarter)."""
-    buf = buffers.get(key)
-    if buf is None or buf.size < n or buf.dtype != dtype:
-        buf = buffers[key] = np.empty(max(n + n // 4, 2 * buf.size if buf is not None else 1), dtype=dtype)
-    return buf
 
 
 def lazy_zarr_csr(group, chunk_rows: int):

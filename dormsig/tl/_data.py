@@ -79,7 +79,7 @@ def profile(adata: AnnData, *, layer: str | None = None, kind: str = "auto", chu
             lib[done:done + part_lib.size] = part_lib
             done += part_lib.size
             nnz += part_nnz
-    for start, stop, block in ([] if is_dask(X) else iter_csr_chunks(X, chunk_size, reuse=True)):
+    for start, stop, block in ([] if is_dask(X) else iter_csr_chunks(X, chunk_size)):
         sel = keep[start:stop]
         if not sel.all():
             block = block[sel]

@@ -88,7 +88,7 @@ def sum_row_blocks(X, func: Callable, chunk_size: int = 20000):
     """
     if not is_dask(X):
         total = None
-        for start, stop, block in iter_csr_chunks(X, chunk_size, reuse=True):  # parts are new arrays
+        for start, stop, block in iter_csr_chunks(X, chunk_size):
             part = func(start, stop, block)
             total = part if total is None else total + part
         return total
@@ -121,16 +121,13 @@ def _to_csr(block) -> sp.csr_matrix:
     return block
 
 
-def iter_csr_chunks(X, chunk_size: int = 20000, *, prefetch: bool | None = None, reuse: bool = False
+def iter_csr_chunks(X, chunk_size: int = 20000, *, prefetch: bool | None = None
                     ) -> Iterator[tuple[int, int, sp.csr_matrix]]:
     """Yield ``(start, stop, csr_block)`` over the rows of ``X``, ``chunk_size`` rows at a time.
 
     ``prefetch`` (default: on for matrices read from disk) reads the next chunk in a thread
-    while the caller works on the current one. ``reuse``: blocks decoded or copied from disk are
-    written into two buffers in turn, so a block's arrays are overwritten once the caller asks for the
-    block after the next; for callers done with a block when they ask for the next one (the scoring
-    loops). It spares the kernel's zeroing of fresh pages, a CPU cost as large as a quarter of the
-    decompression at 1M cells.
+    while the caller works on the current one. Blocks copied or decoded from disk live in memory
+    that is reused once the caller has dropped them (``dormsig.io.chunks.BLOCKS``).
     """
     if chunk_size < 1:
         raise InputError(f"chunk_size must be a positive integer, got {chunk_size}")
@@ -150,23 +147,17 @@ def iter_csr_chunks(X, chunk_size: int = 20000, *, prefetch: bool | None = None,
         bounds = read.split(bounds)
     if prefetch is None:
         prefetch = PREFETCH and not isinstance(X, np.ndarray) and not is_dask(X) and len(bounds) > 1
-    slots = reuse and (h5 is not None or zr is not None)
-
-    def get(k: int) -> sp.csr_matrix:
-        # slot k % 2: block k is written where block k - 2 was, which the caller is done with
-        return read(*bounds[k], k % 2) if slots else read(*bounds[k])
-
     if not prefetch:
-        for k, (start, stop) in enumerate(bounds):
-            yield start, stop, get(k)
+        for start, stop in bounds:
+            yield start, stop, read(start, stop)
         return
     # one reader thread, one chunk ahead: reading k+1 overlaps the (GIL-free) kernels on chunk k
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dormsig-read") as pool:
-        ahead = pool.submit(get, 0)
+        ahead = pool.submit(read, *bounds[0])
         for k, (start, stop) in enumerate(bounds):
             block = ahead.result()
             if k + 1 < len(bounds):
-                ahead = pool.submit(get, k + 1)
+                ahead = pool.submit(read, *bounds[k + 1])
             yield start, stop, block
 
 

@@ -234,7 +234,7 @@ def _permutation_pvalues(adata, rec, spec, values, n_permutations, n_bins, seed)
     from dormsig.tl._matrix import iter_csr_chunks
 
     mean = np.zeros(adata.n_vars)
-    for _, _, block in iter_csr_chunks(X, int(params.get("chunk_size", 20000)), reuse=True):
+    for _, _, block in iter_csr_chunks(X, int(params.get("chunk_size", 20000))):
         mean += np.asarray(block.sum(axis=0)).ravel()
     mean /= max(adata.n_obs, 1)
     # quantile bins of mean expression (as in scanpy.tl.score_genes)

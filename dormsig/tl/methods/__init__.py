@@ -116,7 +116,7 @@ def run_chunks(
     out = np.zeros((n_cells, n_sets), dtype=np.float64)
     extras = [np.zeros((n_cells, n_sets), dtype=np.float64) for _ in range(n_extra)]
     with numba_threads(threads):
-        for start, stop, block in iter_csr_chunks(X, chunk_size, reuse=True):
+        for start, stop, block in iter_csr_chunks(X, chunk_size):
             if not _checks_finite(kernel_call):
                 check_finite(block, start, obs_names)
             sub = np.zeros((stop - start, n_sets), dtype=np.float64)
