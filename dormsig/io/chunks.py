@@ -38,10 +38,12 @@ class BlockMemory:
     :meth:`take` returns an array on a pooled ``bytearray``; when that array and every view of it are
     garbage (CPython frees them as the last reference goes), the bytearray comes back here. Views of a
     ``numpy.frombuffer`` array keep that array alive (their ``base``), so memory is never handed out
-    twice while in use. At most ``keep`` idle buffers are held; thread-safe (dask worker threads).
+    twice while in use. At most ``keep`` idle buffers are held (a loop that reads one block ahead frees
+    data and indices of one block at a time, plus an integer buffer converted to float), and none that is
+    too small for a block asked for; thread-safe (dask worker threads).
     """
 
-    def __init__(self, keep: int = 6) -> None:
+    def __init__(self, keep: int = 3) -> None:
         self.keep = keep
         self._idle: list[bytearray] = []
         self._lock = threading.Lock()
@@ -55,6 +57,8 @@ class BlockMemory:
             fits = [k for k, b in enumerate(self._idle) if len(b) >= nbytes]
             if fits:
                 raw = self._idle.pop(min(fits, key=lambda k: len(self._idle[k])))
+            else:  # blocks are growing: the idle buffers are too small to serve them, let them go
+                self._idle.clear()
         if raw is None:
             raw = bytearray(nbytes + nbytes // 4)  # a quarter more: the next block may be a little larger
         out = np.frombuffer(raw, dtype=dtype, count=n)
