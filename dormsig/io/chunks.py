@@ -35,17 +35,17 @@ MAP_H5AD = hasattr(mmap, "MAP_SHARED")
 class BlockMemory:
     """Memory for blocks read from disk, reused once the arrays made on it are gone.
 
-    :meth:`take` returns an array on a pooled ``bytearray``; when that array and every view of it are
-    garbage (CPython frees them as the last reference goes), the bytearray comes back here. Views of a
-    ``numpy.frombuffer`` array keep that array alive (their ``base``), so memory is never handed out
-    twice while in use. At most ``keep`` idle buffers are held (a loop that reads one block ahead frees
+    :meth:`take` returns an array made with ``numpy.frombuffer`` on a memoryview of a pooled byte buffer;
+    when that array and every view of it are garbage (CPython frees them as the last reference goes), the
+    buffer comes back here. Views of such an array keep the array itself alive (their ``base``; the base
+    chain stops at an array whose base is not an array), so memory is never handed out twice while in use. At most ``keep`` idle buffers are held (a loop that reads one block ahead frees
     data and indices of one block at a time, plus an integer buffer converted to float), and none that is
     too small for a block asked for; thread-safe (dask worker threads).
     """
 
     def __init__(self, keep: int = 3) -> None:
         self.keep = keep
-        self._idle: list[bytearray] = []
+        self._idle: list[np.ndarray] = []
         self._lock = threading.Lock()
 
     def take(self, n: int, dtype: np.dtype) -> np.ndarray:
@@ -59,13 +59,15 @@ class BlockMemory:
                 raw = self._idle.pop(min(fits, key=lambda k: len(self._idle[k])))
             else:  # blocks are growing: the idle buffers are too small to serve them, let them go
                 self._idle.clear()
-        if raw is None:
-            raw = bytearray(nbytes + nbytes // 4)  # a quarter more: the next block may be a little larger
-        out = np.frombuffer(raw, dtype=dtype, count=n)
+        if raw is None:  # a quarter more: the next block may be a little larger. numpy's own allocation asks
+            # for transparent huge pages (fewer TLB misses for the decoders and kernels than a bytearray's pages)
+            raw = np.empty(nbytes + nbytes // 4, dtype=np.uint8)
+        # through a memoryview: views of ``out`` then keep ``out`` itself alive, not just ``raw``
+        out = np.frombuffer(memoryview(raw), dtype=dtype, count=n)
         weakref.finalize(out, self._give, raw)
         return out
 
-    def _give(self, raw: bytearray) -> None:
+    def _give(self, raw: np.ndarray) -> None:
         with self._lock:
             self._idle.append(raw)
             if len(self._idle) > self.keep:  # let the smallest go

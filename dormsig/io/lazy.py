@@ -48,7 +48,7 @@ def read_lazy(path: str | Path, chunk_rows: int = DASK_CHUNK_ROWS) -> AnnData:
                          "pip install 'dormsig[dask]'") from None
     is_zarr = path.is_dir()
     if not is_zarr and path.suffix != ".h5ad":
-        raise InputError("--scheduler reads a zarr store (directory) or an .h5ad file", path=path)
+        raise InputError("a lazy read (--scheduler) needs a zarr store (directory) or an .h5ad file", path=path)
     try:
         if is_zarr:
             import zarr
