@@ -38,9 +38,10 @@ class BlockMemory:
     :meth:`take` returns an array made with ``numpy.frombuffer`` on a memoryview of a pooled byte buffer;
     when that array and every view of it are garbage (CPython frees them as the last reference goes), the
     buffer comes back here. Views of such an array keep the array itself alive (their ``base``; the base
-    chain stops at an array whose base is not an array), so memory is never handed out twice while in use. At most ``keep`` idle buffers are held (a loop that reads one block ahead frees
-    data and indices of one block at a time, plus an integer buffer converted to float), and none that is
-    too small for a block asked for; thread-safe (dask worker threads).
+    chain stops at an array whose base is not an array), so memory is never handed out twice while in
+    use. At most ``keep`` idle buffers are held (a loop that reads one block ahead frees data and indices
+    of one block at a time, plus an integer buffer converted to float), and none that is too small for
+    a block asked for; thread-safe (dask worker threads).
     """
 
     def __init__(self, keep: int = 3) -> None:
@@ -49,7 +50,7 @@ class BlockMemory:
         self._lock = threading.Lock()
 
     def take(self, n: int, dtype: np.dtype) -> np.ndarray:
-        """An uninitialised-in-effect array of ``n`` elements of ``dtype`` (contents are a previous block's)."""
+        """An array of ``n`` elements of ``dtype`` to write a block into (it may hold an earlier block's values)."""
         dtype = np.dtype(dtype)
         nbytes = max(n * dtype.itemsize, 1)
         raw = None
@@ -102,7 +103,7 @@ class H5CSRReader:
     the stretch is memory-mapped (read-only, ``MAP_POPULATE``:
     the pages are read in when the map is made, in the read-ahead thread, and no copy is made);
     otherwise it is read with h5py. Integer ``data`` is converted to float64 by HDF5 during the read
-    (as :func:`_to_csr` would after it), float32/float64 is kept as stored.
+    (as ``dormsig.tl._matrix._to_csr`` would after it), float32/float64 is kept as stored.
     """
 
     def __init__(self, group, shape: tuple[int, int], map_files: bool | None = None):
