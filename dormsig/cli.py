@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 
+from dormsig import _interrupt
 from dormsig import _keys as K
 from dormsig._version import __version__
 from dormsig.cli_types import (
@@ -967,19 +968,25 @@ def verify_cmd(output):
 
 
 # --------------------------------------------------------------------------- entry point
-_INTERRUPTED = 0  # the signal number that interrupted the command, 0 if none
-
-
 def _on_sigint(signum: int, frame: Any) -> None:
-    # Remember the signal: libraries (pandas' C parser, h5py) may wrap the KeyboardInterrupt in their own error.
-    # SIGTERM (a scheduler's time limit, `kill`) takes the same path, so staged and partial outputs are removed.
-    global _INTERRUPTED
-    _INTERRUPTED = signum
+    # Remember the signal: libraries (pandas' C parser, h5py) may wrap the KeyboardInterrupt in their own error,
+    # and Python drops it where it lands in a ctypes callback (numba compiling); the run's checkpoints raise it
+    # again. SIGTERM (a scheduler's time limit, `kill`) takes the same path, so staged and partial outputs are removed.
+    _interrupt.note(signum)
     raise KeyboardInterrupt
 
 
+def _unraisable(unraisable: Any) -> None:
+    """``sys.unraisablehook`` during a command: an interrupt that Python drops (raised by the signal handler
+    inside a ctypes callback, a finaliser) is already noted, and the run stops at its next checkpoint, so
+    it prints nothing; anything else is printed as Python would."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _interrupt.pending():
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def _interrupted() -> int:
-    if _INTERRUPTED == signal.SIGTERM:
+    if _interrupt.pending() == signal.SIGTERM:
         click.echo("dormsig: terminated", err=True)
         return 128 + signal.SIGTERM
     click.echo("dormsig: interrupted", err=True)
@@ -997,15 +1004,15 @@ def _usage_line(exc: click.ClickException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: map errors to exit codes, one line each, no traceback."""
-    global _INTERRUPTED
-    _INTERRUPTED = 0
+    _interrupt.clear()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _on_sigint)
         signal.signal(signal.SIGTERM, _on_sigint)
+        sys.unraisablehook = _unraisable
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="dormsig", standalone_mode=False)
     except DormsigError as exc:
-        if _INTERRUPTED:
+        if _interrupt.pending():
             return _interrupted()
         click.echo(f"dormsig: error: {for_people(str(exc))}", err=True)
         return EXIT_BAD_INPUT
@@ -1019,7 +1026,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     except Exception as exc:  # an internal error: a bug, not the user's fault
-        if _INTERRUPTED:
+        if _interrupt.pending():
             return _interrupted()
         if "--verbose" in sys.argv or "-v" in sys.argv:
             raise
@@ -1027,6 +1034,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(f"dormsig: internal error: {type(exc).__name__}: {text} (rerun with --verbose for the traceback)",
                    err=True)
         return EXIT_INTERNAL
+    if _interrupt.pending():  # interrupted where the KeyboardInterrupt was dropped, after the last checkpoint
+        return _interrupted()
     return EXIT_OK
 
 

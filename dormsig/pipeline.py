@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from dormsig import _interrupt
 from dormsig.de.contrast import Contrast
 from dormsig.errors import ConfigError, DesignError, DormsigError, MissingInputError
 from dormsig.plan import Step
@@ -344,6 +345,7 @@ class _Progress:
             self.bar.__enter__()
 
     def step(self, what: str) -> None:
+        _interrupt.checkpoint()  # a Ctrl-C dropped inside a library callback stops the run here
         if self.bar is None:
             log.info("[%s] %s", self.name, what)
         else:
@@ -358,6 +360,7 @@ class _Progress:
 
 def _promote(stage: Path, out: Path, registered: list[Path]) -> None:
     """Move a finished dataset from its staging directory into ``out``; drop stale outputs of earlier runs."""
+    _interrupt.checkpoint()  # an interrupted run moves nothing into place
     out.mkdir(parents=True, exist_ok=True)
     for path in registered:  # e.g. the DE table of a contrast skipped this time but run last time
         if not (stage / path.relative_to(out)).exists():

@@ -12,7 +12,7 @@ PKG = Path(__file__).resolve().parents[1] / "dormsig"
 
 #: docs/architecture.md, "Dependencies point one way"; a module may import its own layer or lower ones.
 LAYERS: list[tuple[str, ...]] = [
-    ("dormsig._version", "dormsig.errors", "dormsig._stats", "dormsig._keys", "dormsig._paths"),
+    ("dormsig._version", "dormsig.errors", "dormsig._stats", "dormsig._keys", "dormsig._paths", "dormsig._interrupt"),
     ("dormsig.provenance",),
     ("dormsig._normalise", "dormsig.io", "dormsig.genes", "dormsig.data"),
     ("dormsig.pp", "dormsig.signatures"),

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import pandas as pd
 from anndata import AnnData
 
+from dormsig import _interrupt
 from dormsig.de.deseq import deseq
 from dormsig.de.pseudobulk import pseudobulk
 
@@ -29,6 +30,7 @@ def _stage_logger(label: str, shrink: bool = True):
     seen: set[str] = set()
 
     def tell(stage: str) -> None:
+        _interrupt.checkpoint()  # between DE stages: a Ctrl-C dropped inside numba's compiler callback stops here
         elapsed = time.perf_counter() - t0
         key = stage
         if stage.startswith("optim refit"):
