@@ -1005,6 +1005,13 @@ def _usage_line(exc: click.ClickException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: map errors to exit codes, one line each, no traceback."""
     _interrupt.clear()
+    try:
+        return _main(argv)
+    finally:  # a noted signal belongs to this command only (library calls after it in the process run on)
+        _interrupt.clear()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _on_sigint)
         signal.signal(signal.SIGTERM, _on_sigint)
