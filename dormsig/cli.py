@@ -1005,10 +1005,12 @@ def _usage_line(exc: click.ClickException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: map errors to exit codes, one line each, no traceback."""
     _interrupt.clear()
+    hook = sys.unraisablehook
     try:
         return _main(argv)
     finally:  # a noted signal belongs to this command only (library calls after it in the process run on)
         _interrupt.clear()
+        sys.unraisablehook = hook
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -58,14 +58,13 @@ def read_lazy(path: str | Path, chunk_rows: int = DASK_CHUNK_ROWS) -> AnnData:
             import h5py
 
             store = h5py.File(path, "r")  # kept open: the dask tasks read the path, this handle reads obs/var
-        n_vars = len(read_elem(store["var"]))
+        var = read_elem(store["var"])
 
         def lazy(elem):
             direct = lazy_zarr_csr(elem, chunk_rows) if is_zarr else None
-            return direct if direct is not None else read_elem_lazy(elem, chunks=(chunk_rows, n_vars))
+            return direct if direct is not None else read_elem_lazy(elem, chunks=(chunk_rows, len(var)))
 
-        adata = ad.AnnData(obs=read_elem(store["obs"]), var=read_elem(store["var"]),
-                           uns=read_elem(store["uns"]) if "uns" in store else {})
+        adata = ad.AnnData(obs=read_elem(store["obs"]), var=var, uns=read_elem(store["uns"]) if "uns" in store else {})
         adata.X = lazy(store["X"])
         if "layers" in store and "counts" in store["layers"]:
             adata.layers["counts"] = lazy(store["layers"]["counts"])
